@@ -1,0 +1,1 @@
+"""The example repository's models: built from code, random weights."""

@@ -1,0 +1,1 @@
+"""The budget file: schema, loader, units."""

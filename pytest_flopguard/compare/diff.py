@@ -1,0 +1,180 @@
+"""`compare(base, head) -> Comparison`: the one place a verdict is decided.
+
+Pure: no git, no files, no network. The plugin, the CLI and the Action all
+render and exit on the `Comparison` this returns. Limits and tolerances come
+from the head results (each model's budget entry travels with its figures),
+so two results files alone are enough to compare.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from enum import Enum
+
+from pytest_flopguard.metrics import metric_of, sort_key, tolerance_for
+from pytest_flopguard.results import ErrorInfo, ModelResult, Results
+
+
+class Verdict(str, Enum):
+    OK = "ok"
+    IMPROVED = "improved"
+    REGRESSED = "regressed"
+    OVER_LIMIT = "over-limit"
+    NEW = "new"
+    REMOVED = "removed"
+    ERROR = "error"
+    NOT_RUN = "not-run"
+
+
+FAILING = frozenset({Verdict.REGRESSED, Verdict.OVER_LIMIT, Verdict.ERROR})
+# Worst first: a model's verdict is its worst metric's.
+SEVERITY = (
+    Verdict.ERROR,
+    Verdict.OVER_LIMIT,
+    Verdict.REGRESSED,
+    Verdict.NEW,
+    Verdict.REMOVED,
+    Verdict.NOT_RUN,
+    Verdict.IMPROVED,
+    Verdict.OK,
+)
+
+
+def worst(verdicts: list[Verdict]) -> Verdict:
+    return min(verdicts, key=SEVERITY.index, default=Verdict.OK)
+
+
+@dataclass(frozen=True)
+class MetricDiff:
+    key: str
+    base: float | None
+    head: float | None
+    limit: float | None
+    tolerance: float | None
+    verdict: Verdict
+
+    @property
+    def delta(self) -> float | None:
+        if self.base is None or self.head is None:
+            return None
+        return self.head - self.base
+
+    @property
+    def change(self) -> float | None:
+        """Relative change; None where it is undefined (no base, zero base)."""
+        delta = self.delta
+        if delta is None or not self.base:
+            return None
+        return delta / self.base
+
+    @property
+    def share_of_limit(self) -> float | None:
+        if self.limit is None or self.head is None or not self.limit:
+            return None
+        return self.head / self.limit
+
+
+@dataclass(frozen=True)
+class ModelDiff:
+    name: str
+    verdict: Verdict
+    metrics: tuple[MetricDiff, ...]
+    base: ModelResult | None
+    head: ModelResult | None
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        return self.head.error if self.head else None
+
+    @property
+    def failures(self) -> tuple[MetricDiff, ...]:
+        return tuple(m for m in self.metrics if m.verdict in FAILING)
+
+    @property
+    def changed(self) -> bool:
+        return any(m.delta for m in self.metrics) or self.verdict not in (Verdict.OK,)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    models: tuple[ModelDiff, ...]
+    has_base: bool
+
+    @property
+    def counts(self) -> Counter[Verdict]:
+        return Counter(m.verdict for m in self.models)
+
+    @property
+    def config_errors(self) -> bool:
+        return any(m.error is not None and m.error.type == "BudgetError" for m in self.models)
+
+    @property
+    def passed(self) -> bool:
+        return not any(m.verdict in FAILING for m in self.models)
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass; 1 a limit exceeded, a regression or a broken model; 2 config error."""
+        if self.config_errors:
+            return 2
+        return 0 if self.passed else 1
+
+
+def compare(base: Results | None, head: Results) -> Comparison:
+    """Diff head against base (or limits alone when there is no base).
+
+    Models in the head's budget but not measured (`-k`, a shard) are
+    `not-run`; models only in the base are `removed`; only in the head, `new`.
+    """
+    names = sorted(set(head.models) | set(head.budget_models) | set(base.models if base else ()))
+    diffs = tuple(_model(name, base, head) for name in names)
+    return Comparison(models=diffs, has_base=base is not None)
+
+
+def _model(name: str, base: Results | None, head: Results) -> ModelDiff:
+    old = base.models.get(name) if base else None
+    new = head.models.get(name)
+    if new is None:
+        gone = base is not None and name not in head.budget_models
+        verdict = Verdict.REMOVED if gone else Verdict.NOT_RUN
+        return ModelDiff(name, verdict, _rows(old, None, verdict), old, None)
+    if new.error is not None:
+        return ModelDiff(name, Verdict.ERROR, (), old, new)
+    usable_base = old if old is not None and old.error is None else None
+    rows = _rows(usable_base, new, None)
+    verdict = worst([m.verdict for m in rows])
+    if base is not None and old is None and verdict not in FAILING:
+        verdict = Verdict.NEW
+    return ModelDiff(name, verdict, rows, old, new)
+
+
+def _rows(old: ModelResult | None, new: ModelResult | None, fixed: Verdict | None) -> tuple[MetricDiff, ...]:
+    keys = set(old.metrics if old else ()) | set(new.metrics if new else ()) | set(new.limits if new else ())
+    return tuple(_row(key, old, new, fixed) for key in sorted(keys, key=sort_key))
+
+
+def _row(key: str, old: ModelResult | None, new: ModelResult | None, fixed: Verdict | None) -> MetricDiff:
+    base = old.metrics.get(key) if old else None
+    head = new.metrics.get(key) if new else None
+    limit = new.limits.get(key) if new else None
+    tolerance = tolerance_for(new.tolerance, key) if new else None
+    verdict = fixed or _verdict(key, base, head, limit, tolerance)
+    return MetricDiff(key, base, head, limit, tolerance, verdict)
+
+
+def _verdict(key: str, base: float | None, head: float | None, limit: float | None, tolerance: float | None) -> Verdict:
+    if head is None:
+        return Verdict.REMOVED if base is not None else Verdict.OK
+    if limit is not None and head > limit:
+        return Verdict.OVER_LIMIT
+    if base is None:
+        return Verdict.OK
+    if tolerance is not None and head > base * (1 + tolerance) and _past_floor(key, head - base):
+        return Verdict.REGRESSED
+    return Verdict.IMPROVED if head < base else Verdict.OK
+
+
+def _past_floor(key: str, delta: float) -> bool:
+    """Deterministic counts compare exactly; times need a visible change."""
+    return delta > 0 if metric_of(key).deterministic else delta > 1e-9

@@ -1,0 +1,68 @@
+"""The metric names used everywhere: budget keys, results JSON, reports.
+
+Per-device metrics (`latency`, `latency_estimate`) are flattened to keys like
+`latency.cpu` once they leave the budget file, so every later layer handles
+one flat mapping of metric key -> number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["count", "bytes", "time"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: Kind
+    unit_word: str  # the word after an SI prefix in reports: "FLOPs", "MACs", ""
+    deterministic: bool
+    # Growth past the base is a regression by default only for gated metrics;
+    # the others are reported and gated when the user sets a tolerance.
+    gated: bool
+    per_device: bool = False
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("macs", "count", "MACs", deterministic=True, gated=True),
+        Metric("flops", "count", "FLOPs", deterministic=True, gated=True),
+        Metric("flops_other", "count", "FLOPs", deterministic=True, gated=False),
+        Metric("params", "count", "", deterministic=True, gated=True),
+        Metric("memory_access", "bytes", "", deterministic=True, gated=True),
+        Metric("peak_memory", "bytes", "", deterministic=True, gated=False),
+        Metric("latency", "time", "", deterministic=False, gated=True, per_device=True),
+        Metric("latency_estimate", "time", "", deterministic=True, gated=True, per_device=True),
+    )
+}
+
+# Report order: the most-read figures first.
+ORDER = tuple(METRICS)
+
+
+def metric_of(key: str) -> Metric:
+    """The metric behind a flat key: `latency.cpu` -> METRICS['latency']."""
+    return METRICS[key.split(".", 1)[0]]
+
+
+def sort_key(key: str) -> tuple[int, str]:
+    """Sort flat metric keys in report order, devices alphabetically."""
+    base, _, device = key.partition(".")
+    return (ORDER.index(base) if base in METRICS else len(ORDER), device)
+
+
+def tolerance_for(tolerances: Mapping[str, float], key: str) -> float | None:
+    """Tolerance of a flat metric key; `None` means its growth is not gated.
+
+    A device-specific entry (`latency.cpu`) wins over the metric's own
+    (`latency`); gated metrics default to 0%: deterministic figures compare
+    exactly (STYLE 3).
+    """
+    for candidate in (key, key.split(".", 1)[0]):
+        if candidate in tolerances:
+            return tolerances[candidate]
+    return 0.0 if metric_of(key).gated else None

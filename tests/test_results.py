@@ -1,0 +1,66 @@
+"""The results file: round trip, atomic writes, other schema versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_flopguard.errors import ResultsError
+from pytest_flopguard.measure.types import ModuleStats, OpStats
+from pytest_flopguard.results import ErrorInfo, ModelResult, Results, read_results, to_json, write_results
+
+
+def sample() -> Results:
+    good = ModelResult(
+        metrics={"macs": 10, "flops": 20, "params": 3, "memory_access": 40, "latency.cpu": 0.025},
+        modules=(ModuleStats("", "Net", 1, 3, 10, 20, 0, 40),),
+        ops={"aten.mm.default": OpStats(1, 10, 0, 40)},
+        uncounted_ops={"aten.cumsum.default": 2},
+        execution="meta",
+        limits={"flops": 100, "latency.cpu": 0.03},
+        tolerance={"flops": 0.0},
+        limit_lines={"flops": 7},
+    )
+    bad = ModelResult(error=ErrorInfo("RuntimeError", "boom", where="models/x.py:3"))
+    return Results(
+        models={"good": good, "bad": bad},
+        env={"torch": "2.13.0"},
+        git={"commit": "abc"},
+        budget="flopguard.yaml",
+        budget_models=("good", "bad"),
+    )
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = write_results(sample(), tmp_path / "out" / "r.json")
+    assert read_results(path) == sample()
+    assert list(tmp_path.joinpath("out").iterdir()) == [path]  # no temp file left behind
+
+
+def test_json_shape_follows_spec() -> None:
+    data = to_json(sample())
+    assert data["schema"] == 1
+    assert data["tool"]["name"] == "pytest-flopguard"
+    metrics = data["models"]["good"]["metrics"]
+    assert metrics["latency"] == {"cpu": {"median_s": 0.025}}
+    assert isinstance(metrics["macs"], int)
+    assert data["models"]["bad"]["error"]["type"] == "RuntimeError"
+    assert data["models"]["good"]["limits"] == {"flops": 100, "latency": {"cpu": 0.03}}
+
+
+def test_other_schema_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**to_json(sample()), "schema": 2}))
+    with pytest.raises(ResultsError, match=r"has results schema 2; this pytest-flopguard .* reads schema 1"):
+        read_results(path)
+
+
+@pytest.mark.parametrize(("text", "code"), [("{", "FG201"), ("[]", "FG202"), ('{"schema": 1}', "FG202")])
+def test_corrupt_files(tmp_path: Path, text: str, code: str) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    with pytest.raises(ResultsError) as info:
+        read_results(path)
+    assert info.value.code == code
