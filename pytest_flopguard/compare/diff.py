@@ -142,11 +142,9 @@ def _model(name: str, base: Results | None, head: Results) -> ModelDiff:
     if new.error is not None:
         return ModelDiff(name, Verdict.ERROR, (), old, new)
     usable_base = old if old is not None and old.error is None else None
-    rows = _rows(usable_base, new, None)
-    verdict = worst([m.verdict for m in rows])
-    if base is not None and old is None and verdict not in FAILING:
-        verdict = Verdict.NEW
-    return ModelDiff(name, verdict, rows, old, new)
+    is_new = base is not None and old is None
+    rows = _rows(usable_base, new, Verdict.NEW if is_new else None)
+    return ModelDiff(name, worst([m.verdict for m in rows]), rows, old, new)
 
 
 def _rows(old: ModelResult | None, new: ModelResult | None, fixed: Verdict | None) -> tuple[MetricDiff, ...]:
@@ -154,12 +152,15 @@ def _rows(old: ModelResult | None, new: ModelResult | None, fixed: Verdict | Non
     return tuple(_row(key, old, new, fixed) for key in sorted(keys, key=sort_key))
 
 
-def _row(key: str, old: ModelResult | None, new: ModelResult | None, fixed: Verdict | None) -> MetricDiff:
+def _row(key: str, old: ModelResult | None, new: ModelResult | None, state: Verdict | None) -> MetricDiff:
+    """One metric's verdict; `state` (new, removed, not-run) applies unless a limit fails."""
     base = old.metrics.get(key) if old else None
     head = new.metrics.get(key) if new else None
     limit = new.limits.get(key) if new else None
     tolerance = tolerance_for(new.tolerance, key) if new else None
-    verdict = fixed or _verdict(key, base, head, limit, tolerance)
+    verdict = _verdict(key, base, head, limit, tolerance)
+    if state is not None and verdict not in FAILING:
+        verdict = state
     return MetricDiff(key, base, head, limit, tolerance, verdict)
 
 

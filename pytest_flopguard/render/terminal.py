@@ -1,0 +1,85 @@
+"""The terminal table: one row per model and metric, aligned columns."""
+
+from __future__ import annotations
+
+from pytest_flopguard.budget.units import format_bytes, format_count
+from pytest_flopguard.compare.diff import Comparison, ModelDiff
+from pytest_flopguard.render import cells
+from pytest_flopguard.results import ModelResult
+
+
+def render_table(comparison: Comparison) -> list[str]:
+    """Lines of the summary table, headline first.
+
+    >>> render_table(compare(None, results))  # doctest: +SKIP
+    ['flopguard passed: 2 ok', 'model  metric  head  limit  verdict', ...]
+    """
+    header = ["model", "metric", "base", "head", "delta", "limit", "verdict"]
+    if not comparison.has_base:
+        header = [h for h in header if h not in ("base", "delta")]
+    rows: list[list[str]] = []
+    for model in comparison.models:
+        rows.extend(_model_rows(model, comparison.has_base))
+    lines = [f"flopguard {cells.headline(dict(comparison.counts), comparison.passed)}"]
+    lines += _aligned([header, *rows])
+    lines += [f"  {m.name}: {cells.error_line(m)}" for m in comparison.models if m.error]
+    lines += _uncounted(comparison)
+    return lines
+
+
+def _model_rows(model: ModelDiff, has_base: bool) -> list[list[str]]:
+    if not model.metrics:
+        return [[model.name, "", *([""] * (4 if has_base else 2)), model.verdict.value]]
+    rows = []
+    for i, row in enumerate(model.metrics):
+        full = [
+            model.name if i == 0 else "",
+            row.key,
+            cells.value(row, "base"),
+            cells.value(row, "head"),
+            cells.delta(row),
+            cells.limit(row),
+            row.verdict.value,
+        ]
+        rows.append(full if has_base else [full[0], full[1], full[3], full[5], full[6]])
+    return rows
+
+
+def _uncounted(comparison: Comparison) -> list[str]:
+    lines = []
+    for model in comparison.models:
+        ops = model.head.uncounted_ops if model.head else {}
+        if ops:
+            listed = ", ".join(f"{name} x{calls}" for name, calls in sorted(ops.items()))
+            lines.append(f"  {model.name}: uncounted ops (no FLOP formula, not in the totals): {listed}")
+    return lines
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def render_modules(name: str, result: ModelResult) -> list[str]:
+    """`flopguard explain`: every module with its inclusive figures, as a tree."""
+    header = ["module", "type", "calls", "params", "MACs", "FLOPs", "flops_other", "bytes"]
+    rows = [header]
+    for m in result.modules:
+        depth = m.path.count(".") + 1 if m.path else 0
+        label = ("  " * depth) + (m.path.rsplit(".", 1)[-1] if m.path else name)
+        rows.append(
+            [
+                label,
+                m.type,
+                str(m.calls),
+                format_count(m.params),
+                format_count(m.macs),
+                format_count(m.flops),
+                format_count(m.flops_other),
+                format_bytes(m.memory_access),
+            ]
+        )
+    lines = _aligned(rows)
+    if result.uncounted_ops:
+        lines.append("uncounted ops: " + ", ".join(f"{op} x{n}" for op, n in sorted(result.uncounted_ops.items())))
+    return lines
