@@ -1,0 +1,1 @@
+"""Measurement layer: counting engines that turn a model into a `Measurement`."""

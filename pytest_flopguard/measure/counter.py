@@ -1,0 +1,521 @@
+"""Count one forward pass of a torch model: MACs, FLOPs, bytes, peak memory.
+
+Two modes run together:
+
+* a ``TorchDispatchMode`` sees every aten op that runs and adds up its
+  formulas (``formulas.py``), the bytes it reads and writes, and the live
+  tensor bytes after it;
+* a ``TorchFunctionMode`` catches scaled-dot-product attention and the RNN
+  family (``torch.lstm``/``gru``/``rnn_tanh``/``rnn_relu``) before they pick a
+  kernel, counts each as ONE op and hides its internals from the dispatch
+  counter. On meta SDPA decomposes into bmm + softmax while on CPU it is one
+  flash kernel (and LSTM is ``mkldnn_rnn_layer`` on CPU, addmm steps on meta):
+  without this the counts would depend on the device.
+
+Example::
+
+    m = count_forward(torch.nn.Linear(512, 1000), (torch.randn(1, 512),), {})
+    m.macs  # 512000
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import inspect
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from pytest_flopguard.measure import formulas
+from pytest_flopguard.measure.types import Measurement, ModuleStats, OpStats
+
+aten = torch.ops.aten
+Inputs = tuple[tuple[Any, ...], dict[str, Any]]
+
+_SDPA = aten.scaled_dot_product_attention.default
+_SDPA_FUNC = torch._C._nn.scaled_dot_product_attention  # what F.scaled_dot_product_attention is
+_RNN_FUNCS = ((torch.lstm, "lstm"), (torch.gru, "gru"), (torch.rnn_tanh, "rnn_tanh"), (torch.rnn_relu, "rnn_relu"))
+_BACKWARD_ONLY_OUTPUTS = frozenset(
+    {"aten.native_batch_norm", "aten._native_batch_norm_legit", "aten._native_batch_norm_legit_no_training"}
+)
+# Allocation without reading or writing any element: no memory traffic.
+_NO_TRAFFIC = frozenset(
+    {"aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty", "aten.new_empty_strided"}
+)
+
+
+def count_forward(
+    model: torch.nn.Module, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+) -> Measurement:
+    """Count one forward pass of ``model(*args, **kwargs)`` in eval mode, without gradients.
+
+    Works with the model and inputs on the meta device (nothing is computed)
+    or on a real device. The counts do not depend on the caller's autograd
+    mode (grad, no_grad, inference_mode) or on the device.
+
+    >>> count_forward(torch.nn.Linear(512, 1000), (torch.randn(1, 512),)).macs
+    512000
+    """
+    _warm_up()
+    tally = _Tally(model)
+    # no_grad but never inference mode: there the dispatcher skips the Autograd
+    # key and composite ops (aten.linear, aten.matmul) arrive undecomposed.
+    with (
+        _eval_mode(model),
+        torch.inference_mode(False),
+        torch.no_grad(),
+        _mha_fastpath_off(),
+        _gc_paused(),
+        _module_hooks(model, tally),
+    ):
+        tally.peak.pin(_model_tensors(model))
+        tally.peak.hold(_tensors((args, kwargs)))
+        with _OpCounter(tally), _FusedOps(tally):
+            model(*args, **(kwargs or {}))
+    return tally.measurement(model, _execution(model, (args, kwargs)))
+
+
+def count_with_fallback(
+    build: Callable[[torch.device], torch.nn.Module],
+    make_inputs: Callable[..., Inputs],
+) -> Measurement:
+    """Count on the meta device; if that fails, rebuild on CPU and count for real.
+
+    ``build(device)`` returns the model (it is also called under ``with
+    device:``); ``make_inputs(device)`` (or ``make_inputs(device, model)``)
+    returns ``(args, kwargs)``. Meta execution fails when the model needs a
+    value (``.item()``, ``nonzero()``) or an op has no meta kernel; the note in
+    ``Measurement.notes`` says why.
+    """
+    try:
+        return _count_on(torch.device("meta"), build, make_inputs)
+    except Exception as exc:  # any failure on meta: the CPU run is the answer
+        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+    result = _count_on(torch.device("cpu"), build, make_inputs)
+    return dataclasses.replace(result, notes=(*result.notes, f"meta execution failed ({reason}); counted on cpu"))
+
+
+def _count_on(
+    device: torch.device, build: Callable[[torch.device], torch.nn.Module], make_inputs: Callable[..., Inputs]
+) -> Measurement:
+    with device:
+        model = build(device)
+        # make_inputs(device) per the API; the budget runner also wants the model.
+        wants_model = _positional_arity(make_inputs) >= 2
+        args, kwargs = make_inputs(device, model) if wants_model else make_inputs(device)
+    return count_forward(model, tuple(args), dict(kwargs))
+
+
+def _positional_arity(fn: Callable[..., Any]) -> int:
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature
+        return 1
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+# --- accumulation ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Acc:
+    calls: int = 0
+    macs: int = 0
+    flops_other: int = 0
+    memory_access: int = 0
+
+    def add(self, macs: int, other: int, nbytes: int, calls: int) -> None:
+        self.calls += calls
+        self.macs += macs
+        self.flops_other += other
+        self.memory_access += nbytes
+
+
+class _Tally:
+    """What one forward pass adds up: per op, per module, uncounted, peak."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.ops: dict[str, _Acc] = {}
+        self.modules: dict[str, _Acc] = {path: _Acc() for path, _ in model.named_modules()}
+        self.uncounted: Counter[str] = Counter()
+        self.stack: list[str] = []  # module paths, outermost first
+        self.suppressed = 0  # > 0 inside an op counted at function level
+        self.peak = _PeakTracker()
+
+    def record(self, op: Any, args: Any, kwargs: dict[str, Any], out: Any) -> None:
+        name = str(op)
+        macs = formulas.evaluate("macs", op, args, kwargs, out)
+        other = formulas.evaluate("flops_other", op, args, kwargs, out)
+        out = _costed_outputs(op, out)
+        nbytes = _bytes_accessed(op, args, kwargs, out)
+        if _category(op) == "uncounted":
+            self.uncounted[name] += 1
+        self.ops.setdefault(name, _Acc()).add(macs, other, nbytes, calls=1)
+        for path in set(self.stack):  # a module twice on the stack counts once
+            self.modules[path].add(macs, other, nbytes, calls=0)
+        self.peak.after_op(_tensors((args, kwargs)), _tensors(out))
+
+    def run_fused(self, op: Any, func: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
+        """Run ``func`` with dispatch counting off and count it as the one op ``op``."""
+        if self.suppressed:
+            return func(*args, **kwargs)
+        bound_args, bound_kwargs = _bind(op, args, kwargs)
+        self.suppressed += 1
+        try:
+            out = func(*args, **kwargs)
+            if op is _SDPA:
+                out = _laid_out_like(out, bound_args[0])
+        finally:
+            self.suppressed -= 1
+        self.record(op, bound_args, bound_kwargs, out)
+        return out
+
+    def measurement(self, model: torch.nn.Module, execution: str) -> Measurement:
+        macs = sum(a.macs for a in self.ops.values())
+        return Measurement(
+            macs=macs,
+            flops=2 * macs,
+            flops_other=sum(a.flops_other for a in self.ops.values()),
+            params=_param_count(model),
+            memory_access=sum(a.memory_access for a in self.ops.values()),
+            peak_memory=self.peak.peak,
+            modules=tuple(self._module_stats(path, m) for path, m in model.named_modules()),
+            ops={
+                name: OpStats(a.calls, a.macs, a.flops_other, a.memory_access) for name, a in sorted(self.ops.items())
+            },
+            uncounted_ops=dict(sorted(self.uncounted.items())),
+            execution=execution,
+        )
+
+    def _module_stats(self, path: str, module: torch.nn.Module) -> ModuleStats:
+        a = self.modules[path]
+        return ModuleStats(
+            path,
+            type(module).__name__,
+            a.calls,
+            _param_count(module),
+            a.macs,
+            2 * a.macs,
+            a.flops_other,
+            a.memory_access,
+        )
+
+
+def _param_count(module: torch.nn.Module) -> int:
+    # .parameters() yields each Parameter object once: tied weights count once.
+    return sum(p.numel() for p in module.parameters())
+
+
+# --- the two modes -------------------------------------------------------------------
+
+
+class _OpCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves it untyped
+    """Sees every aten op after decomposition; records it unless suppressed."""
+
+    def __init__(self, tally: _Tally) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.tally = tally
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not self.tally.suppressed:
+            self.tally.record(func, args, kwargs, out)
+        return out
+
+
+class _FusedOps(TorchFunctionMode):
+    """Counts attention and RNN layers once, before they choose a device kernel."""
+
+    def __init__(self, tally: _Tally) -> None:
+        super().__init__()
+        self.tally = tally
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        op = _fused_op(func, args)
+        if op is not None:
+            return self.tally.run_fused(op, func, args, kwargs)
+        if func is F.multi_head_attention_forward:
+            with _sdpa_counted_in_mha(self.tally):
+                return func(*args, **kwargs)
+        return func(*args, **kwargs)
+
+
+def _fused_op(func: Any, args: tuple[Any, ...]) -> Any:
+    """The aten overload a function-level call stands for, or None."""
+    if func is _SDPA_FUNC:
+        return _SDPA
+    for rnn_func, name in _RNN_FUNCS:
+        if func is rnn_func:
+            packed = len(args) > 3 and isinstance(args[3], (list, tuple))  # .data: batch_sizes shifts params
+            return getattr(getattr(aten, name), "data" if packed else "input")
+    return None
+
+
+@contextlib.contextmanager
+def _sdpa_counted_in_mha(tally: _Tally) -> Iterator[None]:
+    """Route the SDPA call inside ``F.multi_head_attention_forward`` through the counter.
+
+    That function is Python code behind a ``has_torch_function`` guard: a
+    torch-function mode sees the call but not the calls in its body, so the
+    SDPA there would reach dispatch level (device-dependent). The body looks
+    up the module global ``scaled_dot_product_attention``; we swap it for the
+    duration of the call.
+    """
+
+    original = F.scaled_dot_product_attention
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        return tally.run_fused(_SDPA, original, args, kwargs)
+
+    setattr(F, "scaled_dot_product_attention", counted)  # noqa: B010 - mypy refuses a plain assignment
+    try:
+        yield
+    finally:
+        setattr(F, "scaled_dot_product_attention", original)  # noqa: B010
+
+
+def _laid_out_like(out: Any, query: Any) -> Any:
+    """SDPA's output with the query's memory layout, whatever kernel produced it.
+
+    CPU flash attention lays its output out like the query; the math path on
+    meta returns it contiguous. A later ``.contiguous()`` then copies on one
+    device and not the other, so we fix one layout: the fused kernels'.
+    """
+    if not isinstance(out, torch.Tensor) or not isinstance(query, torch.Tensor) or out.dim() != query.dim():
+        return out
+    order = sorted(range(query.dim()), key=lambda d: (-query.stride()[d], d))  # outermost first
+    inverse = sorted(range(len(order)), key=order.__getitem__)
+    return out.permute(order).contiguous().permute(inverse)
+
+
+def _bind(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Move keyword arguments of a function-level call into the aten schema's positions."""
+    if not kwargs:
+        return tuple(args), {}
+    bound, rest = list(args), dict(kwargs)
+    for arg in [a for a in op._schema.arguments if not a.kwarg_only][len(bound) :]:
+        if arg.name in rest:
+            bound.append(rest.pop(arg.name))
+        elif arg.has_default_value():
+            bound.append(arg.default_value)
+        else:
+            break
+    return tuple(bound), rest
+
+
+# --- bytes ---------------------------------------------------------------------------
+
+_CATEGORY: dict[Any, str] = {}
+_TRAFFIC: dict[Any, bool] = {}
+
+
+def _category(op: Any) -> str:
+    if op not in _CATEGORY:
+        _CATEGORY[op] = formulas.classify(op)
+    return _CATEGORY[op]
+
+
+def _has_traffic(op: Any) -> bool:
+    """Views (by schema or on the unsafe-view list) and bare allocations move no bytes."""
+    if op not in _TRAFFIC:
+        _TRAFFIC[op] = not formulas.is_view(op) and formulas.packet_name(op) not in _NO_TRAFFIC
+    return _TRAFFIC[op]
+
+
+def _costed_outputs(op: Any, out: Any) -> Any:
+    """The outputs that cost bytes and memory.
+
+    Batch norm also returns statistics saved for backward: CPU and CUDA
+    kernels return them empty in eval, meta kernels return them [C]-sized.
+    Only the normalised tensor is counted, so meta and real runs agree.
+    """
+    if formulas.packet_name(op) in _BACKWARD_ONLY_OUTPUTS and isinstance(out, (tuple, list)):
+        return out[0]
+    return out
+
+
+def _bytes_accessed(op: Any, args: Any, kwargs: dict[str, Any], out: Any) -> int:
+    """Every tensor input read plus every tensor output written (in-place: both)."""
+    if not _has_traffic(op):
+        return 0
+    # An out= argument is only written; it comes back as the output.
+    schema_args = getattr(getattr(op, "_schema", None), "arguments", [])
+    written_args = {a.name for a in schema_args if a.kwarg_only and a.alias_info and a.alias_info.is_write}
+    read = _tensors((args, {k: v for k, v in kwargs.items() if k not in written_args}))
+    return sum(_nbytes(t) for t in read) + sum(_nbytes(t) for t in _tensors(out))
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _tensors(tree: Any) -> list[torch.Tensor]:
+    leaves, _ = tree_flatten(tree)
+    return [x for x in leaves if isinstance(x, torch.Tensor)]
+
+
+# --- peak memory -------------------------------------------------------------------
+
+
+class _PeakTracker:
+    """Peak bytes of live storages, measured after every op.
+
+    A storage is live from the op that creates it until it is freed; we hold
+    only weak references, and drop expired ones before each op's outputs are
+    added, so the figure is exact at op granularity. Weights are pinned.
+    """
+
+    def __init__(self) -> None:
+        self._pinned: set[StorageWeakRef] = set()
+        self._live: dict[StorageWeakRef, int] = {}
+        self.current = 0
+        self.peak = 0
+
+    def pin(self, tensors: Iterable[torch.Tensor]) -> None:
+        for t in tensors:
+            key = _storage_key(t)
+            if key is not None and key not in self._pinned:
+                self._pinned.add(key)
+                self.current += t.untyped_storage().nbytes()
+        self.peak = max(self.peak, self.current)
+
+    def hold(self, tensors: Iterable[torch.Tensor]) -> None:
+        for t in tensors:
+            key = _storage_key(t)
+            if key is None or key in self._pinned or key in self._live:
+                continue
+            self._live[key] = t.untyped_storage().nbytes()
+            self.current += self._live[key]
+        self.peak = max(self.peak, self.current)
+
+    def after_op(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> None:
+        dead = [k for k in self._live if k.expired()]  # type: ignore[no-untyped-call]
+        for key in dead:
+            self.current -= self._live.pop(key)
+        self.hold(inputs)  # tensors made outside any op (constants) are live too
+        self.hold(outputs)
+
+
+def _storage_key(t: torch.Tensor) -> StorageWeakRef | None:
+    try:
+        return StorageWeakRef(t.untyped_storage())  # type: ignore[no-untyped-call]
+    except (RuntimeError, NotImplementedError, TypeError):  # sparse, nested, some subclasses
+        return None
+
+
+_warmed_up = False
+
+
+def _warm_up() -> None:
+    """Run one tiny op through both modes, once per process, before measuring.
+
+    The first call of a dispatch mode imports ``torch._dynamo`` (torch wraps
+    ``__torch_dispatch__`` in ``_disable_dynamo``). That import keeps a
+    reference to the caller's frames for a while, which pins the activations
+    of whatever module is running and inflates the first ``peak_memory`` of
+    the process. Warming up here keeps every measurement identical.
+    """
+    global _warmed_up
+    if _warmed_up:
+        return
+    x = torch.empty(2, 2, device="meta")
+    with torch.no_grad(), _OpCounter(_Tally(torch.nn.Module())), _FusedOps(_Tally(torch.nn.Module())):
+        torch.nn.functional.linear(x, x)
+    _warmed_up = True
+
+
+# --- run context ---------------------------------------------------------------------
+
+
+def _model_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [*model.parameters(), *model.buffers()]
+
+
+def _execution(model: torch.nn.Module, inputs: Any) -> str:
+    tensors = list(model.parameters()) or _tensors(inputs)
+    return "real" if any(not t.is_meta for t in tensors) else "meta"
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+@contextlib.contextmanager
+def _mha_fastpath_off() -> Iterator[None]:
+    # The fused MHA / encoder-layer fast path runs only without autograd: keep
+    # it off so grad, no_grad and inference_mode callers see the same ops.
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # A cycle collection mid-forward would free tensors at a random op and
+    # make peak_memory vary from run to run.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _module_hooks(model: torch.nn.Module, tally: _Tally) -> Iterator[None]:
+    handles = []
+    for path, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(_enter_hook(tally, path)))
+        handles.append(module.register_forward_hook(_leave_hook(tally, path), always_call=True))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _enter_hook(tally: _Tally, path: str) -> Callable[..., None]:
+    def enter(module: torch.nn.Module, args: Any) -> None:
+        tally.modules[path].calls += 1
+        tally.stack.append(path)
+
+    return enter
+
+
+def _leave_hook(tally: _Tally, path: str) -> Callable[..., None]:
+    def leave(module: torch.nn.Module, args: Any, output: Any) -> None:
+        # Pop the innermost entry of this path (the top one unless a forward raised).
+        for i in range(len(tally.stack) - 1, -1, -1):
+            if tally.stack[i] == path:
+                del tally.stack[i]
+                break
+
+    return leave

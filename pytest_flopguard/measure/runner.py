@@ -1,0 +1,204 @@
+"""Measure one budget entry: import its factory, make its inputs, count.
+
+Anything that goes wrong in the user's code (import, factory, forward) is
+recorded on that model as an `ErrorInfo`, with the user's own source line;
+the caller goes on with the other models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, TensorSpec
+from pytest_flopguard.errors import FlopguardError
+from pytest_flopguard.results import ErrorInfo, ModelResult
+
+MAX_OUTPUT = 4000  # characters of a model's printed output kept in results
+
+
+def measure_model(spec: ModelSpec, root: Path) -> ModelResult:
+    """Measure `spec`, never raising for problems in the model or its entry."""
+    entry = {"limits": spec.limits, "tolerance": spec.tolerance, "limit_lines": spec.limit_lines}
+    if spec.errors:
+        first = spec.errors[0]
+        info = ErrorInfo(
+            "BudgetError", "; ".join(e.message for e in spec.errors), first.code, first.fix, str(first.location)
+        )
+        return ModelResult(error=info, **entry)  # type: ignore[arg-type]
+    if spec.onnx is not None:
+        info = ErrorInfo(
+            "NotImplementedError",
+            "ONNX models are not measured yet",
+            "FG300",
+            "measure the torch model with `model:` for now",
+            str(spec.location),
+        )
+        return ModelResult(error=info, **entry)  # type: ignore[arg-type]
+    output = io.StringIO()
+    try:
+        with _captured(output), _importable(root):
+            measurement = _count(spec)
+    except Exception as exc:  # the user's code: record, don't crash the run
+        return ModelResult(error=_error_info(exc, root), output=_tail(output), **entry)  # type: ignore[arg-type]
+    return ModelResult(
+        metrics=measurement.metrics(),
+        modules=measurement.modules,
+        ops=measurement.ops,
+        uncounted_ops=measurement.uncounted_ops,
+        execution=measurement.execution,
+        notes=measurement.notes,
+        output=_tail(output),
+        **entry,  # type: ignore[arg-type]
+    )
+
+
+def _count(spec: ModelSpec) -> Any:
+    from pytest_flopguard.measure.counter import count_with_fallback
+
+    assert spec.model is not None
+    factory = load_object(spec.model, "model")
+
+    def build(device: Any) -> Any:
+        import torch
+
+        with torch.device(device):
+            return factory(**spec.kwargs)
+
+    return count_with_fallback(build, lambda device, model: make_inputs(spec.inputs, device, model))
+
+
+def load_object(target: str, what: str) -> Callable[..., Any]:
+    """Import `package.module:name`, with errors that say what to fix."""
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise FlopguardError(
+                "FG301",
+                f"cannot import {module_name!r} for {what} {target!r}: no module named {exc.name!r}",
+                fix="paths are relative to the budget file's folder; check the module path, or install the package",
+            ) from None
+        raise
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise FlopguardError(
+            "FG302",
+            f"{module_name!r} has no attribute {attr!r}",
+            fix=f"define {attr}() in {module.__file__}, or fix the name in the budget",
+        ) from None
+    if not callable(obj):
+        raise FlopguardError(
+            "FG302", f"{target!r} is not callable", fix="point at a function or class that builds the model"
+        )
+    return obj  # type: ignore[no-any-return]
+
+
+# --- inputs -------------------------------------------------------------------
+
+
+def make_inputs(spec: InputsSpec, device: Any, model: Any = None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Synthetic inputs for one forward pass: `(args, kwargs)` on `device`."""
+    if spec.factory is not None:
+        return _from_factory(load_object(spec.factory, "inputs")(), device)
+    high = _vocab_size(model)
+    args = tuple(_tensor(t, device, high) for t in spec.args)
+    kwargs = {name: _tensor(t, device, high) for name, t in spec.kwargs}
+    return args, kwargs
+
+
+def _tensor(spec: TensorSpec, device: Any, high: int) -> Any:
+    import torch
+
+    dtype = getattr(torch, spec.dtype)
+    if dtype == torch.bool:
+        return torch.ones(spec.shape, dtype=dtype, device=device)
+    if dtype.is_floating_point:
+        return torch.randn(spec.shape, dtype=dtype, device=device)
+    low, top = spec.value_range or (0, high)
+    return torch.randint(low, top, spec.shape, dtype=dtype, device=device)
+
+
+def _vocab_size(model: Any) -> int:
+    """Integer inputs default to ids valid for every embedding of the model."""
+    import torch
+
+    sizes = (
+        [m.num_embeddings for m in model.modules() if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag))]
+        if model is not None
+        else []
+    )
+    return max(1, min(sizes)) if sizes else 2
+
+
+def _from_factory(value: Any, device: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    import torch
+
+    def move(x: Any) -> Any:
+        return x.to(device) if isinstance(x, torch.Tensor) else x
+
+    if isinstance(value, dict):
+        return (), {k: move(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return tuple(move(v) for v in value), {}
+    return (move(value),), {}
+
+
+# --- plumbing -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _importable(root: Path) -> Iterator[None]:
+    """Factories import with the budget file's folder first on sys.path."""
+    entry = str(root)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
+
+
+@contextlib.contextmanager
+def _captured(buffer: io.StringIO) -> Iterator[None]:
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        yield
+
+
+def _tail(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    return text if len(text) <= MAX_OUTPUT else "...\n" + text[-MAX_OUTPUT:]
+
+
+def _error_info(exc: BaseException, root: Path) -> ErrorInfo:
+    if isinstance(exc, FlopguardError):
+        return ErrorInfo(
+            type(exc).__name__, exc.message, exc.code, exc.fix, str(exc.location) if exc.location else None
+        )
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ErrorInfo(type(exc).__name__, message, where=_user_frame(exc, root))
+
+
+def _user_frame(exc: BaseException, root: Path) -> str | None:
+    """The innermost frame in the user's repository: where *their* code failed."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _inside(f.filename, root)]
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{Path(frame.filename).resolve().relative_to(root.resolve())}:{frame.lineno}"
+
+
+def _inside(filename: str, root: Path) -> bool:
+    try:
+        Path(filename).resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return "site-packages" not in filename

@@ -1,0 +1,49 @@
+"""What the plugin and the CLI share: where the budget is, how outputs are named.
+
+Budget lookup, in order: an explicit path (`--flopguard-budget` /
+`--budget`), the `flopguard_budget` ini option, `[tool.flopguard] budget`
+in pyproject.toml, then `flopguard.yaml` in the root folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pytest_flopguard.errors import FlopguardError, Location
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_BUDGET = "flopguard.yaml"
+
+
+def find_budget(root: Path, explicit: str | None = None, ini_value: str | None = None) -> Path:
+    """The budget file to use; relative paths resolve against `root`."""
+    for candidate in (explicit, ini_value, _from_pyproject(root)):
+        if candidate:
+            return (root / candidate).resolve()
+    return (root / DEFAULT_BUDGET).resolve()
+
+
+def _from_pyproject(root: Path) -> str | None:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise FlopguardError(
+            "FG120", f"cannot read pyproject.toml: {exc}", location=Location(str(path)), fix="fix the TOML syntax"
+        ) from None
+    value = data.get("tool", {}).get("flopguard", {}).get("budget")
+    if value is not None and not isinstance(value, str):
+        raise FlopguardError(
+            "FG120",
+            "[tool.flopguard] budget must be a path string",
+            location=Location(str(path), None, "tool.flopguard.budget"),
+            fix='write budget = "flopguard.yaml"',
+        )
+    return value

@@ -1,0 +1,90 @@
+"""The `flopguard` command as a subprocess, on a copy of example_repo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_measure_writes_integer_metrics(example_copy: Path) -> None:
+    proc = run_cli("measure", "--json", "out.json", cwd=example_copy)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((example_copy / "out.json").read_text())
+    assert data["schema"] == 1
+    for name in ("classifier", "tiny_gpt"):
+        metrics = data["models"][name]["metrics"]
+        for key in ("macs", "flops", "params", "memory_access"):
+            assert isinstance(metrics[key], int) and metrics[key] > 0, (name, key)
+    assert "classifier" in proc.stdout and "tiny_gpt" in proc.stdout
+
+
+def test_misspelled_key_exits_2_with_line_and_suggestion(example_copy: Path) -> None:
+    edit(example_copy / "flopguard.yaml", "flops: 600M", "flopz: 600M")
+    proc = run_cli("check", cwd=example_copy)
+    assert proc.returncode == 2
+    assert (
+        "flopguard.yaml:13 models.classifier.limits.flopz: unknown key 'flopz'; did you mean 'flops'? [FG107]"
+        in proc.stderr
+    )
+    assert "fix: rename it to 'flops'" in proc.stderr
+    # The other model is still measured and reported.
+    assert any(line.startswith("tiny_gpt") and "macs" in line for line in proc.stdout.splitlines())
+
+
+def test_check_over_limit_exits_1(example_copy: Path) -> None:
+    edit(example_copy / "flopguard.yaml", "flops: 600M", "flops: 1K")
+    proc = run_cli("check", "--markdown", "report.md", cwd=example_copy)
+    assert proc.returncode == 1, proc.stderr
+    assert "flopguard FAILED: 1 over-limit, 1 ok" in proc.stdout
+    assert "over-limit" in (example_copy / "report.md").read_text()
+
+
+def test_compare_shows_regression_new_and_removed(example_copy: Path) -> None:
+    budget = example_copy / "flopguard.yaml"
+    assert run_cli("measure", "--json", "base.json", cwd=example_copy).returncode == 0
+    edit(budget, "width: 32", "width: 36")
+    edit(budget, "tiny_gpt:", "gpt_renamed:")
+    assert run_cli("measure", "--json", "head.json", cwd=example_copy).returncode == 0
+    proc = run_cli("compare", "base.json", "head.json", "--markdown", "r.md", cwd=example_copy)
+    assert proc.returncode == 1
+    assert "flopguard FAILED: 1 regressed, 1 new, 1 removed" in proc.stdout
+    report = (example_copy / "r.md").read_text()
+    assert "🔺 regressed" in report and "🆕 new" in report and "➖ removed" in report
+    assert "+100%" not in report and "-100%" not in report
+
+
+def test_compare_identical_files_passes(example_copy: Path) -> None:
+    assert run_cli("measure", "--json", "a.json", cwd=example_copy).returncode == 0
+    proc = run_cli("compare", "a.json", "a.json", cwd=example_copy)
+    assert proc.returncode == 0
+    assert "flopguard passed: 2 ok" in proc.stdout
+
+
+def test_explain_prints_module_tree(example_copy: Path) -> None:
+    proc = run_cli("explain", "classifier", cwd=example_copy)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["module", "type", "calls", "params", "MACs", "FLOPs", "flops_other", "bytes"]
+    assert lines[1].split()[:2] == ["classifier", "Classifier"]
+    assert any(line.split()[:2] == ["conv1", "Conv2d"] for line in lines)
+
+
+def test_unknown_model_and_missing_budget_exit_2(tmp_path: Path, example_copy: Path) -> None:
+    proc = run_cli("measure", "--model", "nope", cwd=example_copy)
+    assert proc.returncode == 2
+    assert "no model named 'nope' in flopguard.yaml [FG130]" in proc.stderr
+    proc = run_cli("check", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "budget file not found [FG100]" in proc.stderr
