@@ -152,3 +152,16 @@ def test_fixture_measure_and_assert_within(pytester: pytest.Pytester) -> None:
 def test_importing_the_plugin_does_not_import_torch() -> None:
     code = "import sys, pytest_flopguard, pytest_flopguard.plugin; heavy = {'torch', 'onnx', 'jinja2', 'git'} & set(sys.modules); assert not heavy, heavy"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_import_error_names_module_and_fix(repo: pytest.Pytester) -> None:
+    budget = repo.path / "flopguard.yaml"
+    budget.write_text(budget.read_text() + "  ghost:\n    model: models.nothere:build\n    inputs: [[1, 4]]\n")
+    result = repo.runpytest("--flopguard")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ghost: could not be measured: FlopguardError: cannot import 'models.nothere' for model 'models.nothere:build':"
+            " no module named 'models.nothere' [[]FG301[]] — fix: paths are relative to the budget file's folder*"
+        ]
+    )
