@@ -174,6 +174,18 @@ class ViewOnly(nn.Module):
         return x.view(-1).transpose(0, 0).unsqueeze(0)
 
 
+class NeedsWeightValue(nn.Module):
+    """Uses a weight-derived Python number: needs real weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = float(self.lin.weight.abs().max().item()) + 1.0
+        return self.lin(x) / scale
+
+
 class NeedsValue(nn.Module):
     """Uses an input-derived Python number: impossible on meta."""
 

@@ -13,7 +13,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.flop_counter import FlopCounterMode
 
-from pytest_flopguard.measure.counter import count_forward, count_with_fallback
+from pytest_flopguard.measure.counter import count_forward
+from pytest_flopguard.measure.execute import count_model
 from pytest_flopguard.measure.types import Measurement, ModuleStats
 from tests import models_zoo as zoo
 
@@ -224,24 +225,38 @@ def test_uncounted_ops_are_reported_by_name(device: str) -> None:
     assert m.ops["flopguard_test.mystery.default"].calls == 1
 
 
-def test_fallback_to_cpu_when_meta_needs_a_value() -> None:
-    def make_inputs(device: torch.device) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def test_input_derived_value_runs_hybrid() -> None:
+    """`.item()` on an input-derived value works without real weights."""
+
+    def make_inputs(device: torch.device, model: nn.Module) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return (torch.randn(1, 4, device=device),), {}
 
-    m = count_with_fallback(lambda device: zoo.NeedsValue(), make_inputs)
+    m = count_model(zoo.NeedsValue, make_inputs)
+    assert (m.execution, m.notes) == ("hybrid", ())
+    assert m.macs == 16  # Linear(4, 4) on one row
+
+
+def test_weight_derived_value_falls_back_to_a_real_run() -> None:
+    def make_inputs(device: torch.device, model: nn.Module) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (torch.randn(1, 4, device=device),), {}
+
+    m = count_model(zoo.NeedsWeightValue, make_inputs)
     assert m.execution == "real"
     assert m.macs == 16  # Linear(4, 4) on one row
     assert len(m.notes) == 1
-    assert m.notes[0].startswith("meta execution failed (RuntimeError: ")
-    assert m.notes[0].endswith("; counted on cpu")
+    assert m.notes[0].startswith(
+        "hybrid execution failed (WeightValueNeeded: the model reads a value computed from its weights at "
+    )
+    assert "models_zoo.py:" in m.notes[0]
+    assert m.notes[0].endswith("; counted a real CPU run with random weights")
 
 
-def test_fallback_not_needed_gives_the_cpu_counts() -> None:
+def test_hybrid_gives_the_cpu_counts() -> None:
     def make_inputs(device: torch.device, model: nn.Module) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return (torch.randint(0, model.tok.num_embeddings, (1, 8), device=device),), {}
 
-    m = count_with_fallback(lambda device: zoo.TinyGPT(), make_inputs)
-    assert (m.execution, m.notes) == ("meta", ())
+    m = count_model(zoo.TinyGPT, make_inputs)
+    assert (m.execution, m.notes) == ("hybrid", ())
     assert without_execution(m) == without_execution(count_on(*MODELS["gpt"]))
 
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import inspect
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -39,7 +39,6 @@ from pytest_flopguard.measure import formulas
 from pytest_flopguard.measure.types import Measurement, ModuleStats, OpStats
 
 aten = torch.ops.aten
-Inputs = tuple[tuple[Any, ...], dict[str, Any]]
 
 _SDPA = aten.scaled_dot_product_attention.default
 _SDPA_FUNC = torch._C._nn.scaled_dot_product_attention  # what F.scaled_dot_product_attention is
@@ -54,13 +53,21 @@ _NO_TRAFFIC = frozenset(
 
 
 def count_forward(
-    model: torch.nn.Module, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    model: torch.nn.Module,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    below: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
 ) -> Measurement:
     """Count one forward pass of ``model(*args, **kwargs)`` in eval mode, without gradients.
 
     Works with the model and inputs on the meta device (nothing is computed)
     or on a real device. The counts do not depend on the caller's autograd
     mode (grad, no_grad, inference_mode) or on the device.
+
+    ``below`` enters modes under the counter (it sees every op first): the
+    hybrid execution of ``hybrid.py`` uses it to run ops on meta or CPU
+    without the counter seeing its conversions.
 
     >>> count_forward(torch.nn.Linear(512, 1000), (torch.randn(1, 512),)).macs
     512000
@@ -79,54 +86,9 @@ def count_forward(
     ):
         tally.peak.pin(_model_tensors(model))
         tally.peak.hold(_tensors((args, kwargs)))
-        with _OpCounter(tally), _FusedOps(tally):
+        with below(), _OpCounter(tally), _FusedOps(tally):
             model(*args, **(kwargs or {}))
     return tally.measurement(model, _execution(model, (args, kwargs)))
-
-
-def count_with_fallback(
-    build: Callable[[torch.device], torch.nn.Module],
-    make_inputs: Callable[..., Inputs],
-) -> Measurement:
-    """Count on the meta device; if that fails, rebuild on CPU and count for real.
-
-    ``build(device)`` returns the model (it is also called under ``with
-    device:``); ``make_inputs(device)`` (or ``make_inputs(device, model)``)
-    returns ``(args, kwargs)``. Meta execution fails when the model needs a
-    value (``.item()``, ``nonzero()``) or an op has no meta kernel; the note in
-    ``Measurement.notes`` says why.
-    """
-    try:
-        return _count_on(torch.device("meta"), build, make_inputs)
-    except Exception as exc:  # any failure on meta: the CPU run is the answer
-        reason = f"{type(exc).__name__}: {_first_line(exc)}"
-    result = _count_on(torch.device("cpu"), build, make_inputs)
-    return dataclasses.replace(result, notes=(*result.notes, f"meta execution failed ({reason}); counted on cpu"))
-
-
-def _count_on(
-    device: torch.device, build: Callable[[torch.device], torch.nn.Module], make_inputs: Callable[..., Inputs]
-) -> Measurement:
-    with device:
-        model = build(device)
-        # make_inputs(device) per the API; the budget runner also wants the model.
-        wants_model = _positional_arity(make_inputs) >= 2
-        args, kwargs = make_inputs(device, model) if wants_model else make_inputs(device)
-    return count_forward(model, tuple(args), dict(kwargs))
-
-
-def _positional_arity(fn: Callable[..., Any]) -> int:
-    try:
-        parameters = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):  # some builtins have no signature
-        return 1
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else ""
-    return line if len(line) <= 200 else line[:197] + "..."
 
 
 # --- accumulation ------------------------------------------------------------------
@@ -449,8 +411,12 @@ def _model_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def _execution(model: torch.nn.Module, inputs: Any) -> str:
-    tensors = list(model.parameters()) or _tensors(inputs)
-    return "real" if any(not t.is_meta for t in tensors) else "meta"
+    """`meta` (nothing real), `hybrid` (meta weights, real inputs) or `real`."""
+    weights_meta = all(t.is_meta for t in _model_tensors(model))
+    inputs_meta = all(t.is_meta for t in _tensors(inputs))
+    if weights_meta:
+        return "meta" if inputs_meta else "hybrid"
+    return "real"
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from typing import Any
 
 from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, TensorSpec
 from pytest_flopguard.errors import FlopguardError
+from pytest_flopguard.measure.types import Measurement
 from pytest_flopguard.results import ErrorInfo, ModelResult
 
 MAX_OUTPUT = 4000  # characters of a model's printed output kept in results
@@ -59,19 +60,12 @@ def measure_model(spec: ModelSpec, root: Path) -> ModelResult:
     )
 
 
-def _count(spec: ModelSpec) -> Any:
-    from pytest_flopguard.measure.counter import count_with_fallback
+def _count(spec: ModelSpec) -> Measurement:
+    from pytest_flopguard.measure.execute import count_model
 
-    assert spec.model is not None
+    assert spec.model is not None  # the loader guarantees model or onnx
     factory = load_object(spec.model, "model")
-
-    def build(device: Any) -> Any:
-        import torch
-
-        with torch.device(device):
-            return factory(**spec.kwargs)
-
-    return count_with_fallback(build, lambda device, model: make_inputs(spec.inputs, device, model))
+    return count_model(lambda: factory(**spec.kwargs), lambda device, model: make_inputs(spec.inputs, device, model))
 
 
 def load_object(target: str, what: str) -> Callable[..., Any]:
