@@ -1,4 +1,9 @@
-"""`pytest --flopguard` end to end, through pytester sessions on a copy of example_repo."""
+"""`pytest --flopguard` end to end, through pytester sessions on a copy of example_repo.
+
+Every session runs in a subprocess: in-process runs restore `sys.modules`
+afterwards, and torch's C extensions (and the submodules it imports lazily)
+cannot be imported twice in one process.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ def set_limit(root: Path, old: str, new: str) -> None:
 
 
 def test_example_passes_with_one_item_per_model(repo: pytest.Pytester) -> None:
-    result = repo.runpytest("--flopguard", "-v")
+    result = repo.runpytest_subprocess("--flopguard", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
@@ -45,7 +50,7 @@ def test_example_passes_with_one_item_per_model(repo: pytest.Pytester) -> None:
 
 def test_over_limit_names_metric_figure_and_limit(repo: pytest.Pytester) -> None:
     set_limit(repo.path, "flops: 600M", "flops: 1K")
-    result = repo.runpytest("--flopguard")
+    result = repo.runpytest_subprocess("--flopguard")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -57,14 +62,14 @@ def test_over_limit_names_metric_figure_and_limit(repo: pytest.Pytester) -> None
 
 
 def test_without_flag_the_plugin_is_inert(repo: pytest.Pytester) -> None:
-    result = repo.runpytest()
+    result = repo.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     assert "= flopguard =" not in result.stdout.str()
     assert not (repo.path / "flopguard-results.json").exists()
 
 
 def test_k_selects_models_and_reports_others_not_run(repo: pytest.Pytester) -> None:
-    result = repo.runpytest("--flopguard", "-k", "tiny_gpt", "--flopguard-json", "out.json")
+    result = repo.runpytest_subprocess("--flopguard", "-k", "tiny_gpt", "--flopguard-json", "out.json")
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["flopguard passed: 1 not-run, 1 ok"])
     data = json.loads((repo.path / "out.json").read_text())
@@ -76,12 +81,12 @@ def test_budget_outside_testpaths_is_still_collected(repo: pytest.Pytester) -> N
     repo.makeini("[pytest]\ntestpaths = tests\n")
     (repo.path / "tests").mkdir()
     repo.makepyfile(**{"tests/test_x": "def test_x():\n    pass\n"})
-    result = repo.runpytest("--flopguard")
+    result = repo.runpytest_subprocess("--flopguard")
     result.assert_outcomes(passed=3)
 
 
 def test_json_and_markdown_outputs(repo: pytest.Pytester) -> None:
-    result = repo.runpytest("--flopguard", "--flopguard-json", "r/results.json", "--flopguard-markdown", "r/report.md")
+    result = repo.runpytest_subprocess("--flopguard", "--flopguard-json", "r/results.json", "--flopguard-markdown", "r/report.md")
     result.assert_outcomes(passed=2)
     data = json.loads((repo.path / "r" / "results.json").read_text())
     for name in ("classifier", "tiny_gpt"):
@@ -93,10 +98,10 @@ def test_json_and_markdown_outputs(repo: pytest.Pytester) -> None:
 
 
 def test_baseline_regression_fails_the_item(repo: pytest.Pytester) -> None:
-    repo.runpytest("--flopguard", "--flopguard-json", "base.json").assert_outcomes(passed=2)
+    repo.runpytest_subprocess("--flopguard", "--flopguard-json", "base.json").assert_outcomes(passed=2)
     widened = repo.path / "flopguard.yaml"
     widened.write_text(widened.read_text().replace("width: 32", "width: 36"))
-    result = repo.runpytest("--flopguard", "--flopguard-baseline", "base.json")
+    result = repo.runpytest_subprocess("--flopguard", "--flopguard-baseline", "base.json")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ["*macs regressed: * -> *, +* (+*%), tolerance 0%", "flopguard FAILED: 1 regressed, 1 ok"]
@@ -105,7 +110,7 @@ def test_baseline_regression_fails_the_item(repo: pytest.Pytester) -> None:
 
 def test_config_error_fails_that_model_only(repo: pytest.Pytester) -> None:
     set_limit(repo.path, "flops: 600M", "flopz: 600M")
-    result = repo.runpytest("--flopguard")
+    result = repo.runpytest_subprocess("--flopguard")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -116,7 +121,7 @@ def test_config_error_fails_that_model_only(repo: pytest.Pytester) -> None:
 
 def test_broken_budget_is_a_usage_error(repo: pytest.Pytester) -> None:
     (repo.path / "flopguard.yaml").write_text("version: 9\nmodels: {}\n")
-    result = repo.runpytest("--flopguard")
+    result = repo.runpytest_subprocess("--flopguard")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*flopguard: flopguard.yaml:1 version: budget version 9 is not supported*"])
 
@@ -125,7 +130,7 @@ def test_model_exception_is_reported_on_that_model(repo: pytest.Pytester) -> Non
     (repo.path / "models" / "broken.py").write_text("def build():\n    raise ValueError('no such width')\n")
     budget = repo.path / "flopguard.yaml"
     budget.write_text(budget.read_text() + "  broken:\n    model: models.broken:build\n    inputs: [[1, 4]]\n")
-    result = repo.runpytest("--flopguard")
+    result = repo.runpytest_subprocess("--flopguard")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*broken: could not be measured: ValueError at models/broken.py:2: no such width"])
 
@@ -144,7 +149,7 @@ def test_fixture_measure_and_assert_within(pytester: pytest.Pytester) -> None:
             flopguard.measure(torch.nn.Linear(512, 1000), [(1, 512)]).assert_within(flops="1M")
         """
     )
-    result = pytester.runpytest()
+    result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*AssertionError: flopguard: over budget: flops 1.02M > limit 1M (1024000 > 1000000)"])
 
@@ -157,7 +162,7 @@ def test_importing_the_plugin_does_not_import_torch() -> None:
 def test_import_error_names_module_and_fix(repo: pytest.Pytester) -> None:
     budget = repo.path / "flopguard.yaml"
     budget.write_text(budget.read_text() + "  ghost:\n    model: models.nothere:build\n    inputs: [[1, 4]]\n")
-    result = repo.runpytest("--flopguard")
+    result = repo.runpytest_subprocess("--flopguard")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
