@@ -267,3 +267,37 @@ def test_counting_leaves_the_model_and_torch_as_they_were() -> None:
     assert all(m.training for m in model.modules())
     assert torch.backends.mha.get_fastpath_enabled()
     assert not model._forward_hooks and not model._forward_pre_hooks
+
+
+class LinearOnTransposed(nn.Module):
+    """matmul folds into mm or expands the weight for bmm, depending on requires_grad."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x.transpose(0, 1))
+
+
+def test_memory_access_does_not_depend_on_requires_grad() -> None:
+    counts = []
+    for requires_grad in (True, False):
+        torch.manual_seed(0)
+        model = LinearOnTransposed().requires_grad_(requires_grad)
+        counts.append(count_forward(model, (torch.randn(4, 3, 6),), {}))
+    assert counts[0].macs == counts[1].macs == 3 * 4 * 6 * 5  # 360
+    assert counts[0] == counts[1]
+
+
+def test_broadcast_operand_is_read_once() -> None:
+    # x [2, 3, 4] @ w expanded to [2, 4, 5] (stride 0 on the batch): w's 20 floats are read once.
+    w = torch.randn(4, 5)
+    x = torch.randn(2, 3, 4)
+
+    class Bmm(nn.Module):
+        def forward(self, a: torch.Tensor) -> torch.Tensor:
+            return torch.bmm(a, w.expand(2, 4, 5))
+
+    bmm = count_forward(Bmm(), (x,), {}).ops["aten.bmm.default"]
+    assert bmm.memory_access == (24 + 20 + 30) * 4  # x 2*3*4, w 4*5 once, out 2*3*5; float32

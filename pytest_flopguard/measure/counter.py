@@ -78,6 +78,7 @@ def count_forward(
     # key and composite ops (aten.linear, aten.matmul) arrive undecomposed.
     with (
         _eval_mode(model),
+        _frozen(model),
         torch.inference_mode(False),
         torch.no_grad(),
         _mha_fastpath_off(),
@@ -186,6 +187,17 @@ def _param_count(module: torch.nn.Module) -> int:
 # --- the two modes -------------------------------------------------------------------
 
 
+def no_dynamo_wrapper() -> bool:
+    """Keep torch from wrapping our `__torch_dispatch__` in a dynamo-disable shim.
+
+    The shim imports `torch._dynamo` on first use: about one second of every
+    measurement process, more than counting a ResNet-50. Our modes never run
+    under `torch.compile`, so there is nothing for the shim to disable; torch
+    documents this override on `TorchDispatchMode._should_skip_dynamo`.
+    """
+    return False
+
+
 class _OpCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves it untyped
     """Sees every aten op after decomposition; records it unless suppressed."""
 
@@ -193,12 +205,29 @@ class _OpCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch l
         super().__init__()  # type: ignore[no-untyped-call]
         self.tally = tally
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return no_dynamo_wrapper()
+
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        if _category(func) == "uncounted" and _decomposes(func):
+            # A composite op (aten.linear, aten.conv2d) reaches a dispatch mode
+            # undecomposed when every tensor is an inference tensor: count its
+            # parts, as FlopCounterMode does.
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
         out = func(*args, **kwargs)
         if not self.tally.suppressed:
             self.tally.record(func, args, kwargs, out)
         return out
+
+
+def _decomposes(func: Any) -> bool:
+    has_kernel = getattr(func, "has_kernel_for_dispatch_key", None)
+    return bool(has_kernel and has_kernel(torch._C.DispatchKey.CompositeImplicitAutograd))
 
 
 class _FusedOps(TorchFunctionMode):
@@ -325,7 +354,20 @@ def _bytes_accessed(op: Any, args: Any, kwargs: dict[str, Any], out: Any) -> int
 
 
 def _nbytes(t: torch.Tensor) -> int:
-    return t.numel() * t.element_size()
+    """Bytes of the distinct elements a tensor addresses.
+
+    A broadcast (stride-0) dimension re-reads the same elements: an expanded
+    weight fed to bmm is read once, as it is when matmul folds it into mm
+    instead. Which of the two paths torch takes depends on requires_grad, so
+    counting logical elements would make memory_access depend on it.
+    """
+    if t.layout != torch.strided or t.dim() == 0:
+        return t.numel() * t.element_size()
+    distinct = 1
+    for size, stride in zip(t.shape, t.stride(), strict=True):
+        if stride != 0:
+            distinct *= size
+    return distinct * t.element_size() if t.numel() else 0
 
 
 def _tensors(tree: Any) -> list[torch.Tensor]:
@@ -428,6 +470,26 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
     finally:
         for module, training in modes:
             module.training = training
+
+
+@contextlib.contextmanager
+def _frozen(model: torch.nn.Module) -> Iterator[None]:
+    """Parameters without requires_grad while counting, as a deployed model.
+
+    Some composite ops pick their kernels by requires_grad (matmul folds a
+    batched input into one mm, with a copy, only when an operand requires
+    grad), so a model whose factory freezes its weights would otherwise move
+    different bytes than the same model left trainable.
+    """
+    # Inference tensors cannot have requires_grad set back outside inference mode.
+    flags = [(p, p.requires_grad) for p in model.parameters() if p.requires_grad and not p.is_inference()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 @contextlib.contextmanager

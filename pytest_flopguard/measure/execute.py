@@ -75,7 +75,7 @@ def _check_real_run_fits(model: torch.nn.Module, reason: str) -> None:
             "FG310",
             f"counting needs real weights ({reason}), and they take {format_bytes(size)}, "
             f"over the {format_bytes(limit)} allowed for a real run",
-            fix="make the value independent of the weights (see docs/hybrid-execution.md), "
+            fix="make the value independent of the weights (see docs/hybrid-execution.md in pytest-flopguard), "
             "or raise FLOPGUARD_MAX_REAL_BYTES if the runner has the memory",
         )
 

@@ -34,6 +34,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from pytest_flopguard.measure.counter import no_dynamo_wrapper
+
 MAX_REAL_FACTORY = 2**24  # elements; bigger input-derived factories stay on meta
 META = torch.device("meta")
 CPU = torch.device("cpu")
@@ -76,6 +78,10 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.tainted: set[StorageWeakRef] = set()
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return no_dynamo_wrapper()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
