@@ -11,11 +11,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_flopguard import __version__
 from pytest_flopguard.compare.diff import Comparison
-from pytest_flopguard.errors import FlopguardError
+from pytest_flopguard.errors import FlopguardError, Terminated
 from pytest_flopguard.gate import Gate
+from pytest_flopguard.importguard import ImportGuard
+
+if TYPE_CHECKING:
+    from pytest_flopguard.gitbase import BaseCommit
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -28,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlopguardError as exc:
         print(f"flopguard: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated as exc:
+        print(f"flopguard: {exc}", file=sys.stderr)
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print("flopguard: interrupted", file=sys.stderr)
         return 130
@@ -42,13 +50,31 @@ def _parser() -> argparse.ArgumentParser:
 
     measure = sub.add_parser("measure", help="measure the budget's models and print their figures")
     _budget_args(measure)
+    # Used by the base process of `check --base`: its models' code must come from the base checkout.
+    measure.add_argument("--require-under", metavar="DIR", help=argparse.SUPPRESS)
+    measure.add_argument("--head-checkout", metavar="DIR", help=argparse.SUPPRESS)
     measure.set_defaults(run=_measure)
 
-    check = sub.add_parser("check", help="measure, compare with limits and a baseline, and exit 0/1/2")
+    check = sub.add_parser("check", help="measure, compare with limits and a base, and exit 0/1/2")
     _budget_args(check)
-    check.add_argument("--baseline", metavar="FILE", help="diff against a saved results file")
+    against = check.add_mutually_exclusive_group()
+    against.add_argument(
+        "--base",
+        metavar="REF",
+        help="diff against the merge-base of HEAD and this git ref, measured in a temporary worktree "
+        "(default in a GitHub Actions pull request: its base branch)",
+    )
+    against.add_argument("--baseline", metavar="FILE", help="diff against a saved results file")
+    check.add_argument("--no-cache", action="store_true", help="measure the base even if cached results exist")
     check.add_argument("--markdown", metavar="OUT", help="write the Markdown report here")
     check.set_defaults(run=_check)
+
+    baseline = sub.add_parser("baseline", help="measure and write the baseline results file (never the budget)")
+    _budget_args(baseline, json=False)
+    baseline.add_argument(
+        "--write", metavar="FILE", help="baseline file to write (default: flopguard-baseline.json beside the budget)"
+    )
+    baseline.set_defaults(run=_baseline)
 
     compare = sub.add_parser("compare", help="compare two results files")
     compare.add_argument("base", metavar="BASE.json")
@@ -63,11 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _budget_args(parser: argparse.ArgumentParser) -> None:
+def _budget_args(parser: argparse.ArgumentParser, json: bool = True) -> None:
     parser.add_argument(
         "--budget", metavar="FILE", help="budget file (default: [tool.flopguard] budget or flopguard.yaml)"
     )
-    parser.add_argument("--json", metavar="OUT", help="write the results JSON here")
+    if json:
+        parser.add_argument("--json", metavar="OUT", help="write the results JSON here")
     parser.add_argument("--model", metavar="NAME", action="append", help="measure only this model (repeatable)")
 
 
@@ -80,13 +107,17 @@ def _load_gate(args: argparse.Namespace, base_file: str | None = None) -> Gate:
     for error in budget.errors:
         print(f"flopguard: error: {error}", file=sys.stderr)
     base = read_results(base_file) if base_file else None
-    return Gate(budget, base=base)
+    gate = Gate(budget, base=base)
+    if getattr(args, "require_under", None):
+        head = Path(args.head_checkout).resolve() if args.head_checkout else None
+        gate.guard = ImportGuard(Path(args.require_under).resolve(), head)
+    return gate
 
 
-def _run_models(args: argparse.Namespace, base_file: str | None = None) -> Gate:
-    gate = _load_gate(args, base_file)
+def _selected(args: argparse.Namespace, gate: Gate) -> list[str]:
+    """The models to measure: `--model` names (each must be in the budget), else all."""
     known = [m.name for m in gate.budget.models]
-    names = args.model or known
+    names: list[str] = args.model or known
     unknown = [n for n in names if n not in known]
     if unknown:
         raise FlopguardError(
@@ -94,6 +125,12 @@ def _run_models(args: argparse.Namespace, base_file: str | None = None) -> Gate:
             f"no model named {', '.join(map(repr, unknown))} in {gate.budget.display}",
             fix=f"use one of: {', '.join(known)}",
         )
+    return names
+
+
+def _run_models(args: argparse.Namespace, base_file: str | None = None, gate: Gate | None = None) -> Gate:
+    gate = gate or _load_gate(args, base_file)
+    names = _selected(args, gate)
     show = sys.stderr.isatty() and not os.environ.get("CI")
     for i, name in enumerate(names, 1):
         if show:
@@ -101,7 +138,7 @@ def _run_models(args: argparse.Namespace, base_file: str | None = None) -> Gate:
         gate.measure(name)
     if show:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
-    if args.json:
+    if getattr(args, "json", None):
         from pytest_flopguard.results import write_results
 
         write_results(gate.results(), args.json)
@@ -118,11 +155,49 @@ def _measure(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    gate = _run_models(args, args.baseline)
+    gate = _load_gate(args, args.baseline)
+    _selected(args, gate)  # an unknown --model is an error before anything slow
+    base = _base_commit(args, gate)
+    if base is not None:
+        from pytest_flopguard.gitbase import measure_base
+
+        gate.base = measure_base(base, gate.budget.path, args.model, use_cache=not args.no_cache, log=_say)
+    _run_models(args, gate=gate)
     comparison = gate.comparison()
     _print_table(comparison)
     _write_markdown(comparison, args.markdown)
     return comparison.exit_code
+
+
+def _base_commit(args: argparse.Namespace, gate: Gate) -> BaseCommit | None:
+    """`--base REF`, else (in a GitHub Actions pull request, without --baseline) the PR's base."""
+    from pytest_flopguard.gitbase import default_ref, resolve_base
+
+    ref = args.base
+    if ref is None and args.baseline is None and (ref := default_ref(os.environ)) is not None:
+        _say(f"flopguard: pull request: diffing against its base {ref}")
+    return resolve_base(ref, gate.budget.root) if ref is not None else None
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    """Write the machine-owned baseline file; the budget file is the user's and is never rewritten."""
+    from pytest_flopguard.options import default_baseline
+    from pytest_flopguard.results import previous_results, write_results
+
+    gate = _run_models(args)
+    path = Path(args.write) if args.write else default_baseline(gate.budget.path)
+    written = gate.baseline(previous_results(path) if args.model else None)
+    write_results(written, path)
+    comparison = gate.comparison()
+    _print_table(comparison)
+    print(f"flopguard: baseline written to {path} ({len(written.models)} models)")
+    if comparison.config_errors:
+        return EXIT_USAGE
+    return EXIT_FAIL if any(r.error for r in gate.measured.values()) else EXIT_OK
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _compare(args: argparse.Namespace) -> int:

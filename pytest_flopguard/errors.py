@@ -60,6 +60,15 @@ class ResultsError(FlopguardError):
     """A results file cannot be read: missing, corrupt, or another schema."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while a base worktree exists: raised so that `finally` removes it.
+
+    A KeyboardInterrupt, so pytest and the CLI end the run as they do on Ctrl-C.
+    """
+
+    exit_code = 128 + 15
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The closest of `choices` to `word`, if any is close enough.
 

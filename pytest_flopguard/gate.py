@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pytest_flopguard.budget.schema import Budget
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, compare
+from pytest_flopguard.importguard import ImportGuard
 from pytest_flopguard.results import ModelResult, Results
 
 
@@ -23,11 +24,27 @@ class Gate:
     budget: Budget
     base: Results | None = None
     measured: dict[str, ModelResult] = field(default_factory=dict)
+    # Measures the base on first need (the git worktree is costly): see `ensure_base`.
+    base_loader: Callable[[], Results] | None = None
+    # Set in the base process only: the models' code must come from the base checkout.
+    guard: ImportGuard | None = None
+
+    def ensure_base(self) -> Results | None:
+        """The base results, measuring them now if a loader is pending."""
+        if self.base is None and self.base_loader is not None:
+            loader, self.base_loader = self.base_loader, None
+            self.base = loader()
+        return self.base
 
     def measure(self, name: str) -> ModelResult:
         from pytest_flopguard.measure.runner import measure_model
 
-        result = measure_model(self.budget.model(name), self.budget.root)
+        spec = self.budget.model(name)
+        before = set(sys.modules)
+        result = measure_model(spec, self.budget.root)
+        if self.guard is not None and result.error is None:
+            error = self.guard.check(spec, [m for m in sys.modules if m not in before])
+            result = replace(result, error=error) if error is not None else result
         self.measured[name] = result
         return result
 
@@ -46,6 +63,15 @@ class Gate:
 
     def comparison(self) -> Comparison:
         return compare(self.base, self.results())
+
+    def baseline(self, previous: Results | None = None) -> Results:
+        """This run as a baseline file; a partial run (`-k`, `--model`) keeps
+        the previous figures of the budget's models it did not measure."""
+        results = self.results()
+        if previous is None:
+            return results
+        kept = {k: v for k, v in previous.models.items() if k in results.budget_models and k not in self.measured}
+        return replace(results, models={**kept, **results.models})
 
     def model_diff(self, name: str) -> ModelDiff:
         """The verdict of one model, as a pytest item needs it."""

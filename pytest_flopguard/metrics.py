@@ -66,3 +66,11 @@ def tolerance_for(tolerances: Mapping[str, float], key: str) -> float | None:
         if candidate in tolerances:
             return tolerances[candidate]
     return 0.0 if metric_of(key).gated else None
+
+
+def floor_for(floors: Mapping[str, float], key: str) -> float:
+    """The smallest growth of a flat metric key that may count as a regression (0: any)."""
+    for candidate in (key, key.split(".", 1)[0]):
+        if candidate in floors:
+            return floors[candidate]
+    return 0.0

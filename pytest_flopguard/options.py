@@ -18,6 +18,12 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 DEFAULT_BUDGET = "flopguard.yaml"
+DEFAULT_BASELINE = "flopguard-baseline.json"
+
+
+def default_baseline(budget: Path) -> Path:
+    """The machine-owned baseline file lives beside the (human-owned) budget file."""
+    return budget.parent / DEFAULT_BASELINE
 
 
 def find_budget(root: Path, explicit: str | None = None, ini_value: str | None = None) -> Path:

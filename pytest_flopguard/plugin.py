@@ -6,16 +6,20 @@ imports nothing heavy at module level and does nothing without `--flopguard`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.gate import Gate
 
+if TYPE_CHECKING:
+    from pytest_flopguard.results import Results
+
 GATE_KEY = pytest.StashKey[Gate]()
+NOTES_KEY = pytest.StashKey[list[str]]()  # lines for the terminal summary: base measured or cached, baseline written
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,7 +30,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="budget file (default: flopguard_budget ini, [tool.flopguard] budget, or flopguard.yaml)",
     )
+    group.addoption(
+        "--flopguard-base",
+        metavar="REF",
+        help="diff against the merge-base of HEAD and this git ref, measured in a temporary worktree "
+        "(default in a GitHub Actions pull request: its base branch)",
+    )
     group.addoption("--flopguard-baseline", metavar="FILE", help="diff against a saved results file")
+    group.addoption(
+        "--flopguard-update",
+        action="store_true",
+        help="write this run's results to the baseline file (--flopguard-baseline, default "
+        "flopguard-baseline.json beside the budget); the budget file is never rewritten",
+    )
+    group.addoption("--flopguard-no-cache", action="store_true", help="measure the base even if it is cached")
     group.addoption("--flopguard-json", metavar="FILE", help="write the results JSON here")
     group.addoption("--flopguard-markdown", metavar="FILE", help="write the Markdown report here")
     group.addoption("--flopguard-no-latency", action="store_true", help="skip latency measurement")
@@ -45,14 +62,49 @@ def pytest_configure(config: pytest.Config) -> None:
             config.rootpath, config.getoption("flopguard_budget"), config.getini("flopguard_budget") or None
         )
         baseline = config.getoption("flopguard_baseline")
-        base = read_results(baseline) if baseline else None
-        config.stash[GATE_KEY] = Gate(load_budget(path), base=base)
+        if baseline and config.getoption("flopguard_base"):
+            raise FlopguardError(
+                "FG408", "--flopguard-base and --flopguard-baseline both name a base", fix="pass one of them"
+            )
+        reads_baseline = baseline and not config.getoption("flopguard_update")
+        gate = Gate(load_budget(path), base=read_results(baseline) if reads_baseline else None)
+        gate.base_loader = _base_loader(config, gate)
+        config.stash[GATE_KEY] = gate
     except FlopguardError as exc:
         raise pytest.UsageError(f"flopguard: {exc}") from None
 
 
+def _base_loader(config: pytest.Config, gate: Gate) -> Callable[[], Results] | None:
+    """Resolve `--flopguard-base` now (a bad ref is a usage error); measure it on first need."""
+    import os
+
+    from pytest_flopguard.gitbase import default_ref, measure_base, resolve_base
+
+    notes = config.stash.setdefault(NOTES_KEY, [])
+    ref = config.getoption("flopguard_base")
+    if ref is None and not config.getoption("flopguard_baseline") and (ref := default_ref(os.environ)):
+        notes.append(f"flopguard: pull request: diffing against its base {ref}")
+    if ref is None:
+        return None
+    base = resolve_base(ref, gate.budget.root)
+    use_cache = not config.getoption("flopguard_no_cache")
+    return lambda: measure_base(base, gate.budget.path, None, use_cache=use_cache, log=notes.append)
+
+
 def _gate(config: pytest.Config) -> Gate | None:
     return config.stash.get(GATE_KEY, None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Measure the base once, before the first model item, when one will run."""
+    gate = _gate(session.config)
+    if gate is None or session.config.option.collectonly or not any(isinstance(i, ModelItem) for i in session.items):
+        return
+    try:
+        gate.ensure_base()
+    except FlopguardError as exc:
+        raise pytest.UsageError(f"flopguard: {exc}") from None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> BudgetFile | None:
@@ -90,6 +142,7 @@ class ModelItem(pytest.Item):
 
         gate = _gate(self.config)
         assert gate is not None
+        gate.ensure_base()  # measured in pytest_runtestloop already, unless run another way
         gate.measure(self.name)
         diff = gate.model_diff(self.name)
         if diff.verdict in FAILING:
@@ -113,7 +166,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     from pytest_flopguard.render.terminal import render_table
 
     terminalreporter.section("flopguard")
-    for line in render_table(gate.comparison()):
+    for line in [*config.stash.get(NOTES_KEY, []), *render_table(gate.comparison())]:
         terminalreporter.write_line(line)
 
 
@@ -130,6 +183,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_results(gate.results(), json_path)
     if markdown_path:
         write_text_atomic(markdown_path, render_markdown(gate.comparison()))
+    if session.config.getoption("flopguard_update"):
+        _write_baseline(session.config, gate)
+
+
+def _write_baseline(config: pytest.Config, gate: Gate) -> None:
+    """The machine-owned baseline file; a `-k` run keeps the figures of the models it skipped."""
+    from pytest_flopguard.options import default_baseline
+    from pytest_flopguard.results import previous_results, write_results
+
+    option = config.getoption("flopguard_baseline")
+    path = Path(option) if option else default_baseline(gate.budget.path)
+    written = write_results(gate.baseline(previous_results(path)), path)
+    config.stash.setdefault(NOTES_KEY, []).append(f"flopguard: baseline written to {written}")
 
 
 @pytest.fixture

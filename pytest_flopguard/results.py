@@ -5,7 +5,8 @@
  "budget": "flopguard.yaml",
  "models": {NAME: {"metrics": {...}, "modules": [...], "ops": {...},
                    "uncounted_ops": {...}, "execution": "meta", "notes": [...],
-                   "error": null | {"type", "message", ...}}}}
+                   "error": null | {"type", "message", ...},
+                   "limits": {...}, "tolerance": {...}, "floor": {...}}}}
 ```
 Inside the program metrics are a flat mapping (`latency.cpu` -> seconds);
 in the file per-device metrics nest as SPEC shows. Writes are atomic.
@@ -27,6 +28,9 @@ from pytest_flopguard.measure.types import FLOP_CONVENTION, ModuleStats, OpStats
 from pytest_flopguard.metrics import METRICS
 
 SCHEMA = 1
+# ErrorInfo.type of a base model whose code was imported from outside the
+# base checkout (an editable install of the head): its figures are the head's.
+SHADOWED_IMPORT = "ShadowedImport"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class ModelResult:
     limits: Mapping[str, float] = field(default_factory=dict)
     tolerance: Mapping[str, float] = field(default_factory=dict)
     limit_lines: Mapping[str, int] = field(default_factory=dict)
+    floor: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ def _model_json(result: ModelResult) -> dict[str, Any]:
         "limits": nest_limits(result.limits),
         "tolerance": dict(result.tolerance),
         "limit_lines": dict(result.limit_lines),
+        "floor": dict(result.floor),
     }
 
 
@@ -169,6 +175,14 @@ def read_results(path: str | os.PathLike[str]) -> Results:
     return from_json(data, str(path))
 
 
+def previous_results(path: str | os.PathLike[str]) -> Results | None:
+    """A results file about to be rewritten (a baseline), if it exists and is readable."""
+    try:
+        return read_results(path) if Path(path).is_file() else None
+    except ResultsError:  # another schema or corrupt: the rewrite replaces it
+        return None
+
+
 def from_json(data: Any, source: str = "results") -> Results:
     if not isinstance(data, dict) or "schema" not in data:
         raise ResultsError(
@@ -215,6 +229,7 @@ def _model_from_json(entry: dict[str, Any]) -> ModelResult:
         limits=flatten_metrics(entry.get("limits", {})),
         tolerance={str(k): float(v) for k, v in entry.get("tolerance", {}).items()},
         limit_lines={str(k): int(v) for k, v in entry.get("limit_lines", {}).items()},
+        floor={str(k): float(v) for k, v in entry.get("floor", {}).items()},
     )
 
 

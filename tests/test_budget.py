@@ -116,6 +116,11 @@ CASES = [
         "bad_tolerance.yaml:6 models.classifier.tolerance.flops: 0.05 has no unit, but a tolerance takes a percentage [FG109]\n  fix: write 0.05% (or 5% if you meant a fraction)",
     ),
     (
+        "bad_floor.yaml",
+        "classifier",
+        "bad_floor.yaml:6 models.classifier.floor.flops: '2%' is a percentage, but flops takes a count [FG109]\n  fix: write a count such as 2GFLOPs",
+    ),
+    (
         "duplicate_model.yaml",
         None,
         "duplicate_model.yaml:6 models.classifier: duplicate key 'classifier' (first at line 3) [FG106]\n  fix: remove one of the two entries",
@@ -182,3 +187,16 @@ def test_missing_file_names_the_fix(tmp_path: Path) -> None:
         load_budget(tmp_path / "nope.yaml")
     assert "budget file not found [FG100]" in str(info.value)
     assert "--flopguard-budget" in str(info.value)
+
+
+def test_floor_by_metric_unit_with_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "flopguard.yaml"
+    path.write_text(
+        "version: 1\ndefaults:\n  floor: {flops: 1M, memory_access: 4kB}\n"
+        "models:\n  m:\n    model: a:b\n    inputs: [[1]]\n    floor: {params: 100, latency: 0.2ms}\n"
+        "  n:\n    model: a:b\n    inputs: [[1]]\n"
+    )
+    budget = load_budget(path)
+    assert budget.model("m").floor == {"flops": 1_000_000, "memory_access": 4_000, "params": 100, "latency": 0.0002}
+    assert budget.model("n").floor == {"flops": 1_000_000, "memory_access": 4_000}
+    assert budget.errors == ()

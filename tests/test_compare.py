@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_flopguard.compare.diff import Verdict, compare
-from pytest_flopguard.results import ErrorInfo, ModelResult, Results
+from pytest_flopguard.compare.relaxed import Relaxation, relaxations
+from pytest_flopguard.results import SHADOWED_IMPORT, ErrorInfo, ModelResult, Results
 
 
 def results(models: dict[str, ModelResult], budget: tuple[str, ...] | None = None) -> Results:
@@ -110,3 +111,74 @@ def test_ungated_metric_reports_but_does_not_fail() -> None:
 def test_metric_rows_in_report_order() -> None:
     comparison = compare(None, results({"m": model(params=1, flops=2, macs=1, memory_access=3)}))
     assert [r.key for r in comparison.models[0].metrics] == ["macs", "flops", "params", "memory_access"]
+
+
+@pytest.mark.parametrize(
+    ("base", "head", "tolerance", "floor", "expected"),
+    [
+        (100, 150, None, {"flops": 50}, Verdict.OK),  # growth at the floor is not past it
+        (100, 151, None, {"flops": 50}, Verdict.REGRESSED),
+        (0, 40, None, {"flops": 50}, Verdict.OK),  # a tiny model growing from zero
+        (1000, 1200, {"flops": 0.1}, {"flops": 500}, Verdict.OK),  # past the tolerance, not the floor
+        (1000, 1080, {"flops": 0.1}, {"flops": 10}, Verdict.OK),  # past the floor, not the tolerance
+        (1000, 1200, {"flops": 0.1}, {"flops": 100}, Verdict.REGRESSED),  # past both
+        (100, 101, None, None, Verdict.REGRESSED),  # default floor 0: exact
+    ],
+)
+def test_floor(
+    base: float, head: float, tolerance: dict[str, float] | None, floor: dict[str, float] | None, expected: Verdict
+) -> None:
+    new = ModelResult(metrics={"flops": head}, tolerance=tolerance or {}, floor=floor or {})
+    row = compare(results({"m": model(flops=base)}), results({"m": new})).models[0].metrics[0]
+    assert (row.verdict, row.floor) == (expected, (floor or {}).get("flops", 0.0))
+
+
+def test_latency_floor_applies_to_every_device() -> None:
+    new = ModelResult(metrics={"latency.cpu": 0.0105}, tolerance={"latency": 0.0}, floor={"latency": 0.001})
+    row = compare(results({"m": ModelResult(metrics={"latency.cpu": 0.010})}), results({"m": new})).models[0].metrics[0]
+    assert row.verdict == Verdict.OK
+
+
+def entry(
+    limits: dict[str, float], tolerance: dict[str, float] | None = None, floor: dict[str, float] | None = None
+) -> ModelResult:
+    return ModelResult(metrics={"flops": 1}, limits=limits, tolerance=tolerance or {}, floor=floor or {})
+
+
+def test_relaxations_list_every_loosened_setting() -> None:
+    base = results({"m": entry({"flops": 100, "params": 10, "macs": 50}, {"memory_access": 0.01}), "gone": entry({})})
+    head = results(
+        {
+            "m": entry({"flops": 200, "macs": 40}, {"memory_access": 0.05, "flops_other": 0.1}, {"flops": 5}),
+            "new": entry({"flops": 1}),
+        }
+    )
+    assert relaxations(base, head) == (
+        Relaxation("m", "limit", "flops", 100, 200),
+        Relaxation("m", "limit", "params", 10, None),
+        Relaxation("m", "tolerance", "memory_access", 0.01, 0.05),
+        Relaxation("m", "floor", "flops", 0.0, 5),
+    )  # macs tightened; flops_other newly gated; new/removed models are verdicts, not relaxations
+    assert compare(base, head).relaxations == relaxations(base, head)
+    assert compare(None, head).relaxations == ()
+
+
+def test_ungating_a_metric_is_a_relaxation() -> None:
+    base = results({"m": entry({}, {"flops_other": 0.1, "flops": 0.0})})
+    head = results({"m": entry({})})
+    assert relaxations(base, head) == (Relaxation("m", "tolerance", "flops_other", 0.1, None),)
+
+
+def test_base_measuring_head_code_is_a_config_error() -> None:
+    shadowed = ModelResult(metrics={"flops": 1}, error=ErrorInfo(SHADOWED_IMPORT, "imported from head", "FG410"))
+    comparison = compare(results({"m": shadowed}), results({"m": model(flops=1)}))
+    assert comparison.models[0].verdict == Verdict.ERROR
+    assert comparison.models[0].error is not None and comparison.models[0].error.code == "FG410"
+    assert comparison.exit_code == 2
+
+
+def test_broken_base_is_reported_beside_the_head() -> None:
+    broken = ModelResult(error=ErrorInfo("RuntimeError", "boom"))
+    diff = compare(results({"m": broken}), results({"m": model(flops=1)})).models[0]
+    assert diff.verdict == Verdict.OK and diff.error is None
+    assert diff.base_error == broken.error

@@ -7,6 +7,7 @@ Regenerate the golden files after an intended change with
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -40,18 +41,23 @@ def cnn(width: int, limits: dict[str, float] | None = None) -> ModelResult:
 
 
 def base_results() -> Results:
+    steady = replace(cnn(16, {"flops": 10_000_000, "params": 1000}), tolerance={"memory_access": 0.005})
     return Results(
-        models={"classifier": cnn(32), "old_model": cnn(8), "steady": cnn(16)},
+        models={"classifier": cnn(32), "old_model": cnn(8), "steady": steady},
         budget_models=("classifier", "old_model", "steady"),
+        git={"commit": "1a2b3c4d5e6f7a8b9c0d" * 2, "ref": "main", "dirty": False},
     )
 
 
 def head_results() -> Results:
     broken = ModelResult(error=ErrorInfo("ValueError", "no such width", where="models/x.py:3"))
     custom = ModelResult(metrics=cnn(4).metrics, uncounted_ops={"mylib.fancy_op.default": 3})
+    # The change loosens `steady`'s budget: flops limit raised, params limit dropped, tolerance raised.
+    steady = replace(cnn(16, {"flops": 20_000_000}), tolerance={"memory_access": 0.05})
     return Results(
-        models={"classifier": cnn(48, {"flops": 4_000_000}), "steady": cnn(16), "new_model": custom, "broken": broken},
+        models={"classifier": cnn(48, {"flops": 4_000_000}), "steady": steady, "new_model": custom, "broken": broken},
         budget_models=("classifier", "steady", "new_model", "broken"),
+        git={"commit": "9f8e7d6c5b4a39281706" * 2, "ref": "feature", "dirty": True},
     )
 
 
@@ -80,8 +86,17 @@ def test_markdown_is_stable_and_marked() -> None:
 
 def test_terminal_table() -> None:
     lines = render_table(compare(base_results(), head_results()))
-    assert lines[0] == "flopguard FAILED: 1 error, 1 over-limit, 1 new, 1 removed, 1 ok"
-    assert lines[1].split() == ["model", "metric", "base", "head", "delta", "limit", "verdict"]
+    assert lines[:6] == [
+        "flopguard FAILED: 1 error, 1 over-limit, 1 new, 1 removed, 1 ok (head has uncommitted changes)",
+        "  base main 1a2b3c4d5e6f → head feature 9f8e7d6c5b4a (uncommitted changes)",
+        "⚠️  BUDGET RELAXED by this change (3): review before merging",
+        "  ⚠️  steady: flops limit 10M → 20M",
+        "  ⚠️  steady: params limit 1K → none",
+        "  ⚠️  steady: memory_access tolerance 0.5% → 5%",
+    ]
+    assert lines[6].split() == ["model", "metric", "base", "head", "delta", "limit", "verdict"]
+    steady_flops = next(line for line in lines if " flops " in line and "512K" in line)
+    assert steady_flops.split() == ["flops", "512K", "512K", "0", "20M", "(2.56%)", "⚠️", "was", "10M", "ok"]
     flops = next(line for line in lines if " flops " in line and "4.61M" in line)
     assert flops.split() == ["flops", "2.05M", "4.61M", "+2.56M", "(+125%)", "4M", "(115%)", "over-limit"]
     assert "  broken: ValueError at models/x.py:3: no such width" in lines

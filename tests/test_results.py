@@ -22,6 +22,7 @@ def sample() -> Results:
         limits={"flops": 100, "latency.cpu": 0.03},
         tolerance={"flops": 0.0},
         limit_lines={"flops": 7},
+        floor={"flops": 1000.0, "latency": 0.001},
     )
     bad = ModelResult(error=ErrorInfo("RuntimeError", "boom", where="models/x.py:3"))
     return Results(

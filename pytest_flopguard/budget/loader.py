@@ -25,8 +25,8 @@ from pytest_flopguard.metrics import METRICS
 
 SUPPORTED_VERSIONS = (1,)
 TOP_KEYS = ("version", "defaults", "models")
-MODEL_KEYS = ("model", "onnx", "kwargs", "inputs", "limits", "tolerance", "device")
-DEFAULT_KEYS = ("device", "tolerance", "limits", "inputs")
+MODEL_KEYS = ("model", "onnx", "kwargs", "inputs", "limits", "tolerance", "floor", "device")
+DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs")
 MAX_BYTES = 1_000_000  # a budget file is hand-written; refuse anything huge fast
 
 
@@ -266,6 +266,7 @@ def _model(ctx: _Ctx, name: str, node: yaml.Node, defaults: dict[str, yaml.Node]
         inputs=_inputs(ctx, fields.get("inputs") or defaults.get("inputs"), f"{path}.inputs", node),
         limits=_merged(ctx, _limits, defaults.get("limits"), fields.get("limits"), path, "limits"),
         tolerance=_merged(ctx, _tolerance, defaults.get("tolerance"), fields.get("tolerance"), path, "tolerance"),
+        floor=_merged(ctx, _floor, defaults.get("floor"), fields.get("floor"), path, "floor"),
         device=_device(ctx, fields.get("device") or defaults.get("device"), path),
         limit_lines=_limit_lines(fields.get("limits"), defaults.get("limits")),
         errors=(),
@@ -368,6 +369,22 @@ def _tolerance(ctx: _Ctx, node: yaml.Node, path: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in (_mapping(ctx, node, path, tuple(METRICS)) or {}).items():
         parsed = _quantity(ctx, value, f"{path}.{key}", units.parse_percent)
+        if parsed is not None:
+            out[key] = parsed
+    return out
+
+
+def _floor(ctx: _Ctx, node: yaml.Node, path: str) -> dict[str, float]:
+    """`floor: {flops: 1M, latency: 0.2ms}`: one figure per metric, in its unit (all devices alike)."""
+    out: dict[str, float] = {}
+    for key, value in (_mapping(ctx, node, path, tuple(METRICS)) or {}).items():
+        metric = METRICS[key]
+        parse = (
+            partial(units.parse_time, subject=f"a {key} floor")
+            if metric.per_device
+            else partial(units.parse_metric_value, metric)
+        )
+        parsed = _quantity(ctx, value, f"{path}.{key}", parse)
         if parsed is not None:
             out[key] = parsed
     return out

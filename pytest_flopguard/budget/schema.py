@@ -50,6 +50,9 @@ class ModelSpec:
     inputs: InputsSpec = InputsSpec()
     limits: Mapping[str, float] = field(default_factory=dict)
     tolerance: Mapping[str, float] = field(default_factory=dict)
+    # Smallest growth worth a regression, per metric (`flops: 1M`): a change
+    # regresses only past both its tolerance and its floor.
+    floor: Mapping[str, float] = field(default_factory=dict)
     device: str = "cpu"
     # flat metric key -> line of that limit in the budget file
     limit_lines: Mapping[str, int] = field(default_factory=dict)

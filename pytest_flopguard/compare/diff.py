@@ -1,19 +1,23 @@
 """`compare(base, head) -> Comparison`: the one place a verdict is decided.
 
 Pure: no git, no files, no network. The plugin, the CLI and the Action all
-render and exit on the `Comparison` this returns. Limits and tolerances come
-from the head results (each model's budget entry travels with its figures),
-so two results files alone are enough to compare.
+render and exit on the `Comparison` this returns. Limits, tolerances and
+floors come from the head results (each model's budget entry travels with its
+figures), so two results files alone are enough to compare; the base's entry
+is only read to show what the change relaxes.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
-from pytest_flopguard.metrics import metric_of, sort_key, tolerance_for
-from pytest_flopguard.results import ErrorInfo, ModelResult, Results
+from pytest_flopguard.compare.relaxed import Relaxation, relaxations
+from pytest_flopguard.metrics import floor_for, metric_of, sort_key, tolerance_for
+from pytest_flopguard.results import SHADOWED_IMPORT, ErrorInfo, ModelResult, Results
 
 
 class Verdict(str, Enum):
@@ -53,6 +57,7 @@ class MetricDiff:
     limit: float | None
     tolerance: float | None
     verdict: Verdict
+    floor: float = 0.0
 
     @property
     def delta(self) -> float | None:
@@ -85,7 +90,17 @@ class ModelDiff:
 
     @property
     def error(self) -> ErrorInfo | None:
-        return self.head.error if self.head else None
+        """Why this model has no verdict: the head's error, or a base that measured head code."""
+        if self.head is not None and self.head.error is not None:
+            return self.head.error
+        return self.base.error if self.base is not None and _shadowed(self.base) else None
+
+    @property
+    def base_error(self) -> ErrorInfo | None:
+        """The base could not be measured (the head is then checked against its limits only)."""
+        if self.base is None or self.base.error is None or self.error is not None:
+            return None
+        return self.base.error
 
     @property
     def failures(self) -> tuple[MetricDiff, ...]:
@@ -100,6 +115,9 @@ class ModelDiff:
 class Comparison:
     models: tuple[ModelDiff, ...]
     has_base: bool
+    relaxations: tuple[Relaxation, ...] = ()
+    base_git: Mapping[str, Any] = field(default_factory=dict)
+    head_git: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def counts(self) -> Counter[Verdict]:
@@ -107,7 +125,14 @@ class Comparison:
 
     @property
     def config_errors(self) -> bool:
-        return any(m.error is not None and m.error.type == "BudgetError" for m in self.models)
+        return any(m.error is not None and m.error.type in ("BudgetError", SHADOWED_IMPORT) for m in self.models)
+
+    def relaxed_limit(self, model: str, key: str) -> Relaxation | None:
+        """The relaxation of this model's limit on `key`, if the change loosened it."""
+        for item in self.relaxations:
+            if (item.model, item.setting, item.key) == (model, "limit", key):
+                return item
+        return None
 
     @property
     def passed(self) -> bool:
@@ -126,10 +151,21 @@ def compare(base: Results | None, head: Results) -> Comparison:
 
     Models in the head's budget but not measured (`-k`, a shard) are
     `not-run`; models only in the base are `removed`; only in the head, `new`.
+    Limits, tolerances and floors the head loosens are listed as relaxations.
     """
     names = sorted(set(head.models) | set(head.budget_models) | set(base.models if base else ()))
     diffs = tuple(_model(name, base, head) for name in names)
-    return Comparison(models=diffs, has_base=base is not None)
+    return Comparison(
+        models=diffs,
+        has_base=base is not None,
+        relaxations=relaxations(base, head) if base is not None else (),
+        base_git=dict(base.git) if base is not None else {},
+        head_git=dict(head.git),
+    )
+
+
+def _shadowed(result: ModelResult | None) -> bool:
+    return result is not None and result.error is not None and result.error.type == SHADOWED_IMPORT
 
 
 def _model(name: str, base: Results | None, head: Results) -> ModelDiff:
@@ -139,7 +175,7 @@ def _model(name: str, base: Results | None, head: Results) -> ModelDiff:
         gone = base is not None and name not in head.budget_models
         verdict = Verdict.REMOVED if gone else Verdict.NOT_RUN
         return ModelDiff(name, verdict, _rows(old, None, verdict), old, None)
-    if new.error is not None:
+    if new.error is not None or _shadowed(old):
         return ModelDiff(name, Verdict.ERROR, (), old, new)
     usable_base = old if old is not None and old.error is None else None
     is_new = base is not None and old is None
@@ -158,24 +194,27 @@ def _row(key: str, old: ModelResult | None, new: ModelResult | None, state: Verd
     head = new.metrics.get(key) if new else None
     limit = new.limits.get(key) if new else None
     tolerance = tolerance_for(new.tolerance, key) if new else None
-    verdict = _verdict(key, base, head, limit, tolerance)
+    floor = floor_for(new.floor, key) if new else 0.0
+    verdict = _verdict(key, base, head, limit, tolerance, floor)
     if state is not None and verdict not in FAILING:
         verdict = state
-    return MetricDiff(key, base, head, limit, tolerance, verdict)
+    return MetricDiff(key, base, head, limit, tolerance, verdict, floor)
 
 
-def _verdict(key: str, base: float | None, head: float | None, limit: float | None, tolerance: float | None) -> Verdict:
+def _verdict(
+    key: str, base: float | None, head: float | None, limit: float | None, tolerance: float | None, floor: float
+) -> Verdict:
     if head is None:
         return Verdict.REMOVED if base is not None else Verdict.OK
     if limit is not None and head > limit:
         return Verdict.OVER_LIMIT
     if base is None:
         return Verdict.OK
-    if tolerance is not None and head > base * (1 + tolerance) and _past_floor(key, head - base):
+    if tolerance is not None and head > base * (1 + tolerance) and _past_floor(key, head - base, floor):
         return Verdict.REGRESSED
     return Verdict.IMPROVED if head < base else Verdict.OK
 
 
-def _past_floor(key: str, delta: float) -> bool:
-    """Deterministic counts compare exactly; times need a visible change."""
-    return delta > 0 if metric_of(key).deterministic else delta > 1e-9
+def _past_floor(key: str, delta: float, floor: float) -> bool:
+    """Growth must exceed the floor too; deterministic counts compare exactly, times need a visible change."""
+    return delta > max(floor, 0 if metric_of(key).deterministic else 1e-9)

@@ -6,8 +6,12 @@ states, never +100%/-100%, and a zero base is not a division (STYLE 9).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pytest_flopguard.budget.units import format_delta, format_percent, format_value
-from pytest_flopguard.compare.diff import SEVERITY, MetricDiff, ModelDiff, Verdict
+from pytest_flopguard.compare.diff import SEVERITY, Comparison, MetricDiff, ModelDiff, Verdict
+from pytest_flopguard.compare.relaxed import Relaxation
 from pytest_flopguard.metrics import metric_of
 
 ICONS = {
@@ -37,13 +41,44 @@ def delta(row: MetricDiff) -> str:
     return text
 
 
-def limit(row: MetricDiff) -> str:
-    """`1.5G (97%)`: the limit and how much of it the head uses."""
+def limit(row: MetricDiff, relaxed: Relaxation | None = None) -> str:
+    """`1.5G (97%)`: the limit and how much of it the head uses; `⚠️ was 1G` if the change raised it."""
+    was = f"⚠️ was {setting_value(relaxed, relaxed.base)}" if relaxed is not None else ""
     if row.limit is None:
-        return ""
+        return f"none {was}" if was else ""
     text = format_value(metric_of(row.key).kind, row.limit)
     share = row.share_of_limit
-    return f"{text} ({format_percent(share)})" if share is not None else text
+    text = f"{text} ({format_percent(share)})" if share is not None else text
+    return f"{text} {was}" if was else text
+
+
+def setting_value(item: Relaxation, number: float | None) -> str:
+    """A limit or floor in its metric's unit, a tolerance in %, None as what it means."""
+    if number is None:
+        return "none" if item.setting == "limit" else "not gated"
+    if item.setting == "tolerance":
+        return format_percent(number)
+    return format_value(metric_of(item.key).kind, number)
+
+
+def relaxation_line(item: Relaxation) -> str:
+    """`classifier: flops limit 600M → 900M`."""
+    before, after = setting_value(item, item.base), setting_value(item, item.head)
+    return f"{item.model}: {item.key} {item.setting} {before} → {after}"
+
+
+def revisions(comparison: Comparison) -> str:
+    """`base main 1a2b3c4d5e6f → head 9f8e7d6c5b4a (uncommitted changes)`, from the results' git facts."""
+    if not comparison.has_base or not (comparison.base_git or comparison.head_git):
+        return ""
+    return f"base {_revision(comparison.base_git)} → head {_revision(comparison.head_git)}"
+
+
+def _revision(git: Mapping[str, Any]) -> str:
+    parts = [str(git[k]) if k != "commit" else str(git[k])[:12] for k in ("ref", "commit") if git.get(k)]
+    if git.get("dirty"):
+        parts.append("(uncommitted changes)")
+    return " ".join(parts) or "?"
 
 
 def error_line(model: ModelDiff) -> str:
@@ -56,7 +91,21 @@ def error_line(model: ModelDiff) -> str:
     return f"{err.type}{where}: {err.message}{code}{fix}"
 
 
-def headline(counts: dict[Verdict, int], passed: bool) -> str:
-    """`FAILED: 1 regressed, 1 over-limit, 3 ok`."""
+def headline(counts: dict[Verdict, int], passed: bool, dirty: bool = False) -> str:
+    """`FAILED: 1 regressed, 1 over-limit, 3 ok`; measured with uncommitted changes, it says so."""
     parts = [f"{n} {v.value}" for v in SEVERITY if (n := counts.get(v, 0))]
-    return f"{'passed' if passed else 'FAILED'}: {', '.join(parts) or 'no models'}"
+    text = f"{'passed' if passed else 'FAILED'}: {', '.join(parts) or 'no models'}"
+    return f"{text} (head has uncommitted changes)" if dirty else text
+
+
+def headline_of(comparison: Comparison) -> str:
+    return headline(dict(comparison.counts), comparison.passed, bool(comparison.head_git.get("dirty")))
+
+
+def base_error_line(model: ModelDiff) -> str:
+    """A base that could not be measured: the head is checked against its limits only."""
+    err = model.base_error
+    if err is None:
+        return ""
+    code = f" [{err.code}]" if err.code else ""
+    return f"base could not be measured ({err.type}: {err.message}{code}); head checked against its limits only"

@@ -19,15 +19,28 @@ def render_table(comparison: Comparison) -> list[str]:
         header = [h for h in header if h not in ("base", "delta")]
     rows: list[list[str]] = []
     for model in comparison.models:
-        rows.extend(_model_rows(model, comparison.has_base))
-    lines = [f"flopguard {cells.headline(dict(comparison.counts), comparison.passed)}"]
+        rows.extend(_model_rows(model, comparison))
+    lines = [f"flopguard {cells.headline_of(comparison)}"]
+    if revisions := cells.revisions(comparison):
+        lines.append(f"  {revisions}")
+    lines += _relaxed(comparison)
     lines += _aligned([header, *rows])
     lines += [f"  {m.name}: {cells.error_line(m)}" for m in comparison.models if m.error]
+    lines += [f"  {m.name}: {cells.base_error_line(m)}" for m in comparison.models if m.base_error]
     lines += _uncounted(comparison)
     return lines
 
 
-def _model_rows(model: ModelDiff, has_base: bool) -> list[list[str]]:
+def _relaxed(comparison: Comparison) -> list[str]:
+    """Loud, above the table: a change that loosens its own budget must be seen."""
+    if not comparison.relaxations:
+        return []
+    lines = [f"⚠️  BUDGET RELAXED by this change ({len(comparison.relaxations)}): review before merging"]
+    return lines + [f"  ⚠️  {cells.relaxation_line(item)}" for item in comparison.relaxations]
+
+
+def _model_rows(model: ModelDiff, comparison: Comparison) -> list[list[str]]:
+    has_base = comparison.has_base
     if not model.metrics:
         return [[model.name, "", *([""] * (4 if has_base else 2)), model.verdict.value]]
     rows = []
@@ -38,7 +51,7 @@ def _model_rows(model: ModelDiff, has_base: bool) -> list[list[str]]:
             cells.value(row, "base"),
             cells.value(row, "head"),
             cells.delta(row),
-            cells.limit(row),
+            cells.limit(row, comparison.relaxed_limit(model.name, row.key)),
             row.verdict.value,
         ]
         rows.append(full if has_base else [full[0], full[1], full[3], full[5], full[6]])
