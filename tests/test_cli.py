@@ -88,3 +88,42 @@ def test_unknown_model_and_missing_budget_exit_2(tmp_path: Path, example_copy: P
     proc = run_cli("check", cwd=tmp_path)
     assert proc.returncode == 2
     assert "budget file not found [FG100]" in proc.stderr
+
+
+CUSTOM_OP_MODEL = """
+import torch
+from torch import nn
+
+
+@torch.library.custom_op("flopguard_example::smooth", mutates_args=())
+def smooth(x: torch.Tensor) -> torch.Tensor:
+    return x.clone()
+
+
+@smooth.register_fake
+def _(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+class WithCustomOp(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return smooth(self.lin(x))
+"""
+
+
+def test_custom_op_is_listed_as_uncounted(example_copy: Path) -> None:
+    (example_copy / "models" / "custom.py").write_text(CUSTOM_OP_MODEL)
+    budget = example_copy / "flopguard.yaml"
+    budget.write_text(budget.read_text() + "  custom:\n    model: models.custom:WithCustomOp\n    inputs: [[2, 16]]\n")
+    proc = run_cli("check", "--model", "custom", "--markdown", "r.md", cwd=example_copy)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "  custom: uncounted ops (no FLOP formula, not in the totals): flopguard_example.smooth.default x1"
+        in proc.stdout
+    )
+    report = (example_copy / "r.md").read_text()
+    assert "Uncounted ops (no FLOP formula; not in the totals): `flopguard_example.smooth.default` ×1" in report

@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.multiprocessing.reductions import StorageWeakRef
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from pytest_flopguard.measure import formulas
+from pytest_flopguard.measure.memory import PeakTracker
 from pytest_flopguard.measure.types import Measurement, ModuleStats, OpStats
 
 aten = torch.ops.aten
@@ -72,7 +71,6 @@ def count_forward(
     >>> count_forward(torch.nn.Linear(512, 1000), (torch.randn(1, 512),)).macs
     512000
     """
-    _warm_up()
     tally = _Tally(model)
     # no_grad but never inference mode: there the dispatcher skips the Autograd
     # key and composite ops (aten.linear, aten.matmul) arrive undecomposed.
@@ -82,13 +80,12 @@ def count_forward(
         torch.inference_mode(False),
         torch.no_grad(),
         _mha_fastpath_off(),
-        _gc_paused(),
         _module_hooks(model, tally),
     ):
-        tally.peak.pin(_model_tensors(model))
-        tally.peak.hold(_tensors((args, kwargs)))
+        tally.peak.pin([*_model_tensors(model), *_tensors((args, kwargs))])
         with below(), _OpCounter(tally), _FusedOps(tally):
-            model(*args, **(kwargs or {}))
+            out = model(*args, **(kwargs or {}))
+        tally.peak.finish(_tensors(out))
     return tally.measurement(model, _execution(model, (args, kwargs)))
 
 
@@ -118,7 +115,7 @@ class _Tally:
         self.uncounted: Counter[str] = Counter()
         self.stack: list[str] = []  # module paths, outermost first
         self.suppressed = 0  # > 0 inside an op counted at function level
-        self.peak = _PeakTracker()
+        self.peak = PeakTracker()
 
     def record(self, op: Any, args: Any, kwargs: dict[str, Any], out: Any) -> None:
         name = str(op)
@@ -378,73 +375,6 @@ def _tensors(tree: Any) -> list[torch.Tensor]:
 # --- peak memory -------------------------------------------------------------------
 
 
-class _PeakTracker:
-    """Peak bytes of live storages, measured after every op.
-
-    A storage is live from the op that creates it until it is freed; we hold
-    only weak references, and drop expired ones before each op's outputs are
-    added, so the figure is exact at op granularity. Weights are pinned.
-    """
-
-    def __init__(self) -> None:
-        self._pinned: set[StorageWeakRef] = set()
-        self._live: dict[StorageWeakRef, int] = {}
-        self.current = 0
-        self.peak = 0
-
-    def pin(self, tensors: Iterable[torch.Tensor]) -> None:
-        for t in tensors:
-            key = _storage_key(t)
-            if key is not None and key not in self._pinned:
-                self._pinned.add(key)
-                self.current += t.untyped_storage().nbytes()
-        self.peak = max(self.peak, self.current)
-
-    def hold(self, tensors: Iterable[torch.Tensor]) -> None:
-        for t in tensors:
-            key = _storage_key(t)
-            if key is None or key in self._pinned or key in self._live:
-                continue
-            self._live[key] = t.untyped_storage().nbytes()
-            self.current += self._live[key]
-        self.peak = max(self.peak, self.current)
-
-    def after_op(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> None:
-        dead = [k for k in self._live if k.expired()]  # type: ignore[no-untyped-call]
-        for key in dead:
-            self.current -= self._live.pop(key)
-        self.hold(inputs)  # tensors made outside any op (constants) are live too
-        self.hold(outputs)
-
-
-def _storage_key(t: torch.Tensor) -> StorageWeakRef | None:
-    try:
-        return StorageWeakRef(t.untyped_storage())  # type: ignore[no-untyped-call]
-    except (RuntimeError, NotImplementedError, TypeError):  # sparse, nested, some subclasses
-        return None
-
-
-_warmed_up = False
-
-
-def _warm_up() -> None:
-    """Run one tiny op through both modes, once per process, before measuring.
-
-    The first call of a dispatch mode imports ``torch._dynamo`` (torch wraps
-    ``__torch_dispatch__`` in ``_disable_dynamo``). That import keeps a
-    reference to the caller's frames for a while, which pins the activations
-    of whatever module is running and inflates the first ``peak_memory`` of
-    the process. Warming up here keeps every measurement identical.
-    """
-    global _warmed_up
-    if _warmed_up:
-        return
-    x = torch.empty(2, 2, device="meta")
-    with torch.no_grad(), _OpCounter(_Tally(torch.nn.Module())), _FusedOps(_Tally(torch.nn.Module())):
-        torch.nn.functional.linear(x, x)
-    _warmed_up = True
-
-
 # --- run context ---------------------------------------------------------------------
 
 
@@ -502,19 +432,6 @@ def _mha_fastpath_off() -> Iterator[None]:
         yield
     finally:
         torch.backends.mha.set_fastpath_enabled(enabled)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    # A cycle collection mid-forward would free tensors at a random op and
-    # make peak_memory vary from run to run.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @contextlib.contextmanager

@@ -26,26 +26,17 @@ MAX_OUTPUT = 4000  # characters of a model's printed output kept in results
 
 def measure_model(spec: ModelSpec, root: Path) -> ModelResult:
     """Measure `spec`, never raising for problems in the model or its entry."""
-    entry = {"limits": spec.limits, "tolerance": spec.tolerance, "limit_lines": spec.limit_lines}
+    entry = {"limits": spec.limits, "tolerance": spec.tolerance, "floor": spec.floor, "limit_lines": spec.limit_lines}
     if spec.errors:
         first = spec.errors[0]
         info = ErrorInfo(
             "BudgetError", "; ".join(e.message for e in spec.errors), first.code, first.fix, str(first.location)
         )
         return ModelResult(error=info, **entry)  # type: ignore[arg-type]
-    if spec.onnx is not None:
-        info = ErrorInfo(
-            "NotImplementedError",
-            "ONNX models are not measured yet",
-            "FG300",
-            "measure the torch model with `model:` for now",
-            str(spec.location),
-        )
-        return ModelResult(error=info, **entry)  # type: ignore[arg-type]
     output = io.StringIO()
     try:
         with _captured(output), _importable(root):
-            measurement = _count(spec)
+            measurement = _count(spec, root)
     except Exception as exc:  # the user's code: record, don't crash the run
         return ModelResult(error=_error_info(exc, root), output=_tail(output), **entry)  # type: ignore[arg-type]
     return ModelResult(
@@ -60,7 +51,11 @@ def measure_model(spec: ModelSpec, root: Path) -> ModelResult:
     )
 
 
-def _count(spec: ModelSpec) -> Measurement:
+def _count(spec: ModelSpec, root: Path) -> Measurement:
+    if spec.onnx is not None:  # counted from the graph: `onnx:` is relative to the budget's folder
+        from pytest_flopguard.measure.onnx_counter import measure_spec
+
+        return measure_spec(spec, root)
     from pytest_flopguard.measure.execute import count_model
 
     assert spec.model is not None  # the loader guarantees model or onnx
