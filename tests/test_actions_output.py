@@ -41,6 +41,8 @@ def test_at_most_ten_annotations_and_hostile_names_escaped() -> None:
     models["evil,name::x\n%"] = model(2_000, 1_000)
     lines = error_annotations(compare(None, Results(models=models, budget_models=tuple(models))), "flopguard.yaml")
     assert len(lines) == 10
-    evil = error_annotations(compare(None, Results(models={"evil,name::x\n%": model(2_000, 1_000)})), "flopguard.yaml")[0]
+    evil = error_annotations(compare(None, Results(models={"evil,name::x\n%": model(2_000, 1_000)})), "flopguard.yaml")[
+        0
+    ]
     assert "title=flopguard%3A evil%2Cname%3A%3Ax%0A%25 flops over its limit::evil,name::x%0A%25: flops" in evil
     assert "\n" not in evil

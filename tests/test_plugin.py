@@ -86,7 +86,9 @@ def test_budget_outside_testpaths_is_still_collected(repo: pytest.Pytester) -> N
 
 
 def test_json_and_markdown_outputs(repo: pytest.Pytester) -> None:
-    result = repo.runpytest_subprocess("--flopguard", "--flopguard-json", "r/results.json", "--flopguard-markdown", "r/report.md")
+    result = repo.runpytest_subprocess(
+        "--flopguard", "--flopguard-json", "r/results.json", "--flopguard-markdown", "r/report.md"
+    )
     result.assert_outcomes(passed=2)
     data = json.loads((repo.path / "r" / "results.json").read_text())
     for name in ("classifier", "tiny_gpt"):
