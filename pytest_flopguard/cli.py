@@ -31,14 +31,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except FlopguardError as exc:
-        print(f"flopguard: error: {exc}", file=sys.stderr)
+        _say(f"flopguard: error: {exc}")
         return EXIT_USAGE
     except Terminated as exc:
-        print(f"flopguard: {exc}", file=sys.stderr)
+        _say(f"flopguard: {exc}")
         return Terminated.exit_code
     except KeyboardInterrupt:
-        print("flopguard: interrupted", file=sys.stderr)
+        _say("flopguard: interrupted")
         return 130
+    except BrokenPipeError:  # `flopguard measure | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush quiet
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--markdown", metavar="OUT", help="write the Markdown report here")
     compare.set_defaults(run=_compare)
 
+    comment = sub.add_parser("comment", help="create or update the pull request comment with a Markdown report")
+    comment.add_argument("--markdown", metavar="FILE", required=True, help="the report, from `check --markdown`")
+    comment.add_argument("--pr", type=int, metavar="N", help="pull request number (default: from GITHUB_EVENT_PATH)")
+    comment.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: GITHUB_REPOSITORY)")
+    comment.set_defaults(run=_comment)
+
     explain = sub.add_parser("explain", help="per-module table of one model")
     explain.add_argument("name", metavar="NAME")
     explain.add_argument("--budget", metavar="FILE", help="budget file (default: flopguard.yaml)")
@@ -105,7 +114,7 @@ def _load_gate(args: argparse.Namespace, base_file: str | None = None) -> Gate:
 
     budget = load_budget(find_budget(Path.cwd(), args.budget))
     for error in budget.errors:
-        print(f"flopguard: error: {error}", file=sys.stderr)
+        _say(f"flopguard: error: {error}")
     base = read_results(base_file) if base_file else None
     gate = Gate(budget, base=base)
     if getattr(args, "require_under", None):
@@ -166,6 +175,7 @@ def _check(args: argparse.Namespace) -> int:
     comparison = gate.comparison()
     _print_table(comparison)
     _write_markdown(comparison, args.markdown)
+    _report_to_actions(comparison, gate.budget.display)
     return comparison.exit_code
 
 
@@ -190,24 +200,39 @@ def _baseline(args: argparse.Namespace) -> int:
     write_results(written, path)
     comparison = gate.comparison()
     _print_table(comparison)
-    print(f"flopguard: baseline written to {path} ({len(written.models)} models)")
+    _emit(f"flopguard: baseline written to {path} ({len(written.models)} models)")
     if comparison.config_errors:
         return EXIT_USAGE
     return EXIT_FAIL if any(r.error for r in gate.measured.values()) else EXIT_OK
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    _emit(message, err=True)
+
+
+def _emit(text: str, err: bool = False) -> None:
+    """Print text that may hold untrusted strings: it cannot issue workflow commands."""
+    from pytest_flopguard.render.actions import neutralise
+
+    print(neutralise(text), file=sys.stderr if err else sys.stdout, flush=err)
 
 
 def _compare(args: argparse.Namespace) -> int:
     from pytest_flopguard.compare.diff import compare
     from pytest_flopguard.results import read_results
 
-    comparison = compare(read_results(args.base), read_results(args.head))
+    head = read_results(args.head)
+    comparison = compare(read_results(args.base), head)
     _print_table(comparison)
     _write_markdown(comparison, args.markdown)
+    _report_to_actions(comparison, head.budget or "flopguard.yaml")
     return comparison.exit_code
+
+
+def _comment(args: argparse.Namespace) -> int:
+    from pytest_flopguard.comment import run_comment
+
+    return run_comment(args.markdown, os.environ, print, pr=args.pr, repo=args.repo)
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -219,14 +244,24 @@ def _explain(args: argparse.Namespace) -> int:
     if result.error:
         _print_table(gate.comparison())
         return EXIT_FAIL
-    print("\n".join(render_modules(args.name, result)))
+    _emit("\n".join(render_modules(args.name, result)))
     return EXIT_OK
 
 
 def _print_table(comparison: Comparison) -> None:
     from pytest_flopguard.render.terminal import render_table
 
-    print("\n".join(render_table(comparison)))
+    _emit("\n".join(render_table(comparison, color=_color())))
+
+
+def _color() -> bool:
+    """ANSI colours on a terminal; plain text in CI logs, pipes, NO_COLOR and TERM=dumb."""
+    return (
+        sys.stdout.isatty()
+        and not os.environ.get("CI")
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM") != "dumb"
+    )
 
 
 def _write_markdown(comparison: Comparison, path: str | None) -> None:
@@ -236,7 +271,20 @@ def _write_markdown(comparison: Comparison, path: str | None) -> None:
     from pytest_flopguard.results import write_text_atomic
 
     write_text_atomic(path, render_markdown(comparison))
-    print(f"flopguard: Markdown report written to {path}")
+    _emit(f"flopguard: Markdown report written to {path}")
+
+
+def _report_to_actions(comparison: Comparison, budget_file: str) -> None:
+    """In GitHub Actions: the full report in the job summary, annotations on the budget lines."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    from pytest_flopguard.github import MAX_SUMMARY, write_step_summary
+    from pytest_flopguard.render.actions import error_annotations
+    from pytest_flopguard.render.markdown import render_markdown
+
+    write_step_summary(render_markdown(comparison, max_chars=MAX_SUMMARY // 4), os.environ)
+    for line in error_annotations(comparison, budget_file):
+        print(line)  # our own workflow commands, built from escaped values
 
 
 if __name__ == "__main__":  # pragma: no cover

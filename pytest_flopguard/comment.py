@@ -13,7 +13,6 @@ from pathlib import Path
 
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.github import (
-    MAX_COMMENT,
     Client,
     GitHubError,
     own_login,
@@ -21,7 +20,7 @@ from pytest_flopguard.github import (
     upsert_comment,
     write_step_summary,
 )
-from pytest_flopguard.render.markdown import MARKER
+from pytest_flopguard.render.markdown import MARKER, MAX_CHARS
 
 Say = Callable[[str], None]
 
@@ -70,10 +69,10 @@ def _body(path: str) -> str:
         ) from None
     if MARKER not in text:
         text = f"{MARKER}\n{text}"
-    if len(text) > MAX_COMMENT:
+    if len(text) > MAX_CHARS:
         raise FlopguardError(
             "FG504",
-            f"the report is {len(text)} characters, over GitHub's {MAX_COMMENT}",
+            f"the report is {len(text)} characters, over GitHub's {MAX_CHARS}",
             fix="render it with `flopguard check --markdown`, which trims detail to fit",
         )
     return text

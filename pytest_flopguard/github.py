@@ -30,7 +30,6 @@ from pytest_flopguard.errors import FlopguardError
 
 DEFAULT_API = "https://api.github.com"
 ACTIONS_BOT = "github-actions[bot]"
-MAX_COMMENT = 65_536  # GitHub refuses longer comment bodies
 MAX_SUMMARY = 1024 * 1024  # bytes per step summary
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 

@@ -150,7 +150,9 @@ class ModelItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ModelFailure):
-            return str(excinfo.value)
+            from pytest_flopguard.render.actions import neutralise
+
+            return neutralise(str(excinfo.value))
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -166,8 +168,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     from pytest_flopguard.render.terminal import render_table
 
     terminalreporter.section("flopguard")
+    from pytest_flopguard.render.actions import neutralise
+
     for line in [*config.stash.get(NOTES_KEY, []), *render_table(gate.comparison())]:
-        terminalreporter.write_line(line)
+        terminalreporter.write_line(neutralise(line))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

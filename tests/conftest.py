@@ -22,9 +22,9 @@ def example_copy(tmp_path: Path) -> Path:
     return target
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the installed `flopguard` entry point as a user would."""
-    env = {**os.environ, "CI": "true"}
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `flopguard` entry point as a user would (plus `env`)."""
+    env = {**os.environ, "CI": "true", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "pytest_flopguard.cli", *args],
         cwd=cwd,

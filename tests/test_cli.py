@@ -127,3 +127,26 @@ def test_custom_op_is_listed_as_uncounted(example_copy: Path) -> None:
     )
     report = (example_copy / "r.md").read_text()
     assert "Uncounted ops (no FLOP formula; not in the totals): `flopguard_example.smooth.default` ×1" in report
+
+
+def test_in_actions_check_writes_summary_and_annotations_and_neutralises(example_copy: Path, tmp_path: Path) -> None:
+    (example_copy / "models" / "loud.py").write_text(
+        "import torch\n\ndef build():\n    raise ValueError('boom\\n::add-mask::secret\\n::set-output name=x::1')\n"
+    )
+    budget = example_copy / "flopguard.yaml"
+    edit(budget, "flops: 600M", "flops: 1K")
+    # A model name (a fork can edit the budget) that would be a workflow command at a line start.
+    budget.write_text(
+        budget.read_text() + '  "::add-mask::pwned":\n    model: models.loud:build\n    inputs: [[1, 4]]\n'
+    )
+    summary = tmp_path / "summary.md"
+    proc = run_cli("check", cwd=example_copy, env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+    assert proc.returncode == 1
+    commands = [line for line in (proc.stdout + proc.stderr).splitlines() if line.lstrip().startswith("::")]
+    assert commands == [
+        "::error file=flopguard.yaml,line=13,title=flopguard%3A classifier flops over its limit::"
+        "classifier: flops is 393M, over its limit 1K"
+    ]
+    assert "\u200b::add-mask::pwned" in proc.stdout  # printed, inert
+    text = summary.read_text()
+    assert text.startswith("<!-- pytest-flopguard:report -->") and "over-limit" in text

@@ -186,3 +186,16 @@ def test_unreachable_api_is_a_clear_error(tmp_path: Path, env: dict[str, str]) -
     assert info.value.status == 0
     assert "cannot reach http://127.0.0.1:9" in info.value.message
     assert TOKEN not in str(info.value)
+
+
+def test_comment_command_end_to_end(tmp_path: Path, env: dict[str, str], github: FakeGitHub) -> None:
+    """The real `flopguard comment` process against the loopback API, twice: one comment."""
+    from tests.conftest import run_cli
+
+    path = report(tmp_path, "from the CLI")
+    for action in ("created", "unchanged"):
+        proc = run_cli("comment", "--markdown", path, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"flopguard: comment {action}: https://github.test/c/1001" in proc.stdout
+        assert TOKEN not in proc.stdout + proc.stderr
+    assert len(github.comments) == 1

@@ -137,3 +137,19 @@ def test_hostile_model_name_cannot_break_the_table() -> None:
     assert rows == [rows[0]]
     assert rows[0].startswith("| evil\\|&lt;b&gt;x&lt;/b&gt; @\u200bteam | macs |")
     assert "<b>" not in report and "\n@team" not in report
+
+
+def test_terminal_colours_only_the_verdicts_when_asked() -> None:
+    comparison = compare(base_results(), head_results())
+    plain = render_table(comparison)
+    coloured = render_table(comparison, color=True)
+    assert all("\x1b" not in line for line in plain)
+    assert [
+        line.replace("\x1b[32m", "")
+        .replace("\x1b[1;31m", "")
+        .replace("\x1b[31m", "")
+        .replace("\x1b[33m", "")
+        .replace("\x1b[0m", "")
+        for line in coloured
+    ] == plain
+    assert any(line.endswith("\x1b[1;31mover-limit\x1b[0m") for line in coloured)

@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass
 
 from pytest_flopguard.budget.units import format_bytes, format_count, format_delta
-from pytest_flopguard.compare.diff import Comparison, ModelDiff, Verdict
+from pytest_flopguard.compare.diff import SEVERITY, Comparison, MetricDiff, ModelDiff, Verdict
 from pytest_flopguard.measure.types import FLOP_CONVENTION, ModuleStats
 from pytest_flopguard.render import cells
 
 MARKER = "<!-- pytest-flopguard:report -->"
+MAX_CHARS = 65_536  # GitHub refuses longer comment bodies
 TOP_MODULES = 10
 
 
@@ -36,7 +37,52 @@ def escape(text: str) -> str:
     return text.replace("@", "@\u200b")  # a zero-width space keeps @name from pinging
 
 
-def render_markdown(comparison: Comparison) -> str:
+def render_markdown(comparison: Comparison, max_chars: int = MAX_CHARS) -> str:
+    """The report, trimmed to `max_chars` (GitHub's comment limit) if needed.
+
+    Detail goes first: the per-model module sections, then the table rows of
+    models that did not change (summarised in one line). The marker, the
+    headline and every changed or failing model's rows stay; the report says
+    what was left out.
+    """
+    for plan in _PLANS:
+        text = _render(comparison, plan)
+        if len(text) <= max_chars:
+            return text
+    return _fit_rows(comparison, max_chars)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    details: bool = True
+    collapse_unchanged: bool = False
+    max_rows: int | None = None  # last resort: table rows of changed models
+
+
+# Ever less detail, until the report fits.
+_PLANS = (
+    _Plan(),
+    _Plan(details=False),
+    _Plan(details=True, collapse_unchanged=True),
+    _Plan(details=False, collapse_unchanged=True),
+)
+
+
+def _fit_rows(comparison: Comparison, max_chars: int) -> str:
+    """Binary search for the most table rows that fit (failing models first)."""
+    low, high = 0, sum(len(m.metrics) or 1 for m in comparison.models)
+    best = _render(comparison, _Plan(details=False, collapse_unchanged=True, max_rows=0))
+    while low <= high:
+        mid = (low + high) // 2
+        text = _render(comparison, _Plan(details=False, collapse_unchanged=True, max_rows=mid))
+        if len(text) <= max_chars:
+            best, low = text, mid + 1
+        else:
+            high = mid - 1
+    return best
+
+
+def _render(comparison: Comparison, plan: _Plan) -> str:
     import jinja2
 
     env = jinja2.Environment(
@@ -47,8 +93,15 @@ def render_markdown(comparison: Comparison) -> str:
         lstrip_blocks=True,
     )
     env.filters["md"] = escape
-    template = env.get_template("report.md.j2")
-    return template.render(
+    shown, unchanged = _table_models(comparison, plan.collapse_unchanged)
+    pairs = [(m, row) for m in shown for row in (m.metrics or (None,))]
+    keep: list[int] = list(range(len(pairs)))
+    if plan.max_rows is not None and len(pairs) > plan.max_rows:
+        worst_first = sorted(keep, key=lambda i: SEVERITY.index(pairs[i][0].verdict))  # failing models stay
+        keep = sorted(worst_first[: plan.max_rows])
+    rows, omitted_rows = [pairs[i] for i in keep], len(pairs) - len(keep)
+    details = [(m, _moves(m)) for m in comparison.models if _worth_detail(m)]
+    return env.get_template("report.md.j2").render(
         marker=MARKER,
         comparison=comparison,
         passed=comparison.passed,
@@ -57,8 +110,39 @@ def render_markdown(comparison: Comparison) -> str:
         convention=FLOP_CONVENTION,
         cells=cells,
         icons=cells.ICONS,
-        details=[(m, _moves(m)) for m in comparison.models if _worth_detail(m)],
+        rows=_first_of_model(rows),
+        unchanged=unchanged,
+        details=details if plan.details else [],
+        trimmed=_trim_notes(len(details) if not plan.details else 0, len(unchanged), omitted_rows),
     )
+
+
+def _table_models(comparison: Comparison, collapse: bool) -> tuple[list[ModelDiff], list[str]]:
+    if not collapse:
+        return list(comparison.models), []
+    quiet = [m for m in comparison.models if m.verdict == Verdict.OK and not any(r.delta for r in m.metrics)]
+    quiet_names = {m.name for m in quiet}
+    return [m for m in comparison.models if m.name not in quiet_names], [m.name for m in quiet]
+
+
+def _first_of_model(rows: list[tuple[ModelDiff, MetricDiff | None]]) -> list[tuple[ModelDiff, MetricDiff | None, bool]]:
+    """Each row with whether it is its model's first (the model name is printed once)."""
+    out, previous = [], None
+    for model, row in rows:
+        out.append((model, row, model is not previous))
+        previous = model
+    return out
+
+
+def _trim_notes(details: int, unchanged: int, rows: int) -> list[str]:
+    notes = []
+    if details:
+        notes.append(f"the module breakdown of {details} model(s)")
+    if unchanged:
+        notes.append(f"the rows of {unchanged} unchanged model(s)")
+    if rows:
+        notes.append(f"{rows} more table row(s)")
+    return notes
 
 
 def _worth_detail(model: ModelDiff) -> bool:

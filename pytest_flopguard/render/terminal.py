@@ -7,9 +7,12 @@ from pytest_flopguard.compare.diff import Comparison, ModelDiff
 from pytest_flopguard.render import cells
 from pytest_flopguard.results import ModelResult
 
+# ANSI colours of the verdict column on a terminal (never in CI logs).
+_COLOURS = {"ok": "32", "improved": "32", "regressed": "31", "over-limit": "1;31", "error": "1;31"}
 
-def render_table(comparison: Comparison) -> list[str]:
-    """Lines of the summary table, headline first.
+
+def render_table(comparison: Comparison, color: bool = False) -> list[str]:
+    """Lines of the summary table, headline first; `color` paints the verdicts.
 
     >>> render_table(compare(None, results))  # doctest: +SKIP
     ['flopguard passed: 2 ok', 'model  metric  head  limit  verdict', ...]
@@ -24,11 +27,18 @@ def render_table(comparison: Comparison) -> list[str]:
     if revisions := cells.revisions(comparison):
         lines.append(f"  {revisions}")
     lines += _relaxed(comparison)
-    lines += _aligned([header, *rows])
+    table = _aligned([header, *rows])
+    lines += [table[0], *(_paint(line, row[-1]) if color else line for line, row in zip(table[1:], rows, strict=True))]
     lines += [f"  {m.name}: {cells.error_line(m)}" for m in comparison.models if m.error]
     lines += [f"  {m.name}: {cells.base_error_line(m)}" for m in comparison.models if m.base_error]
     lines += _uncounted(comparison)
     return lines
+
+
+def _paint(line: str, verdict: str) -> str:
+    """Colour the verdict at the end of an aligned row (after alignment: codes have no width)."""
+    code = _COLOURS.get(verdict, "33")  # new, removed, not-run: yellow
+    return f"{line[: len(line) - len(verdict)]}\x1b[{code}m{verdict}\x1b[0m"
 
 
 def _relaxed(comparison: Comparison) -> list[str]:

@@ -1,0 +1,109 @@
+"""The pull request report, one golden file per situation a reviewer meets.
+
+Regenerate after an intended change with
+`FLOPGUARD_UPDATE_GOLDEN=1 pytest tests/test_report_golden.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from pytest_flopguard.compare.diff import Comparison, compare
+from pytest_flopguard.render.markdown import MARKER, MAX_CHARS, render_markdown
+from pytest_flopguard.results import ErrorInfo, ModelResult, Results
+from tests.test_render import check_golden, cnn
+
+GIT_BASE = {"commit": "1a2b3c4d5e6f7a8b9c0d" * 2, "ref": "main", "dirty": False}
+GIT_HEAD = {"commit": "9f8e7d6c5b4a39281706" * 2, "ref": "feature", "dirty": False}
+
+
+def results(models: dict[str, ModelResult], git: dict[str, object]) -> Results:
+    return Results(models=models, budget_models=tuple(models), git=git)
+
+
+def pair(base: dict[str, ModelResult], head: dict[str, ModelResult]) -> Comparison:
+    return compare(results(base, GIT_BASE), results(head, GIT_HEAD))
+
+
+def all_pass() -> Comparison:
+    return pair({"classifier": cnn(32), "detector": cnn(40)}, {"classifier": cnn(32), "detector": cnn(40)})
+
+
+def one_regression() -> Comparison:
+    return pair({"classifier": cnn(32), "detector": cnn(40)}, {"classifier": cnn(36), "detector": cnn(40)})
+
+
+def over_limit() -> Comparison:
+    return pair({"classifier": cnn(32)}, {"classifier": cnn(80, {"flops": 10_000_000})})
+
+
+def new_and_removed() -> Comparison:
+    return pair({"classifier": cnn(32), "legacy": cnn(8)}, {"classifier": cnn(32), "segmenter": cnn(20)})
+
+
+def error_in_one_model() -> Comparison:
+    broken = ModelResult(
+        error=ErrorInfo("RuntimeError", "mat1 and mat2 shapes cannot be multiplied", where="models/head.py:41")
+    )
+    return pair({"classifier": cnn(32), "head": cnn(8)}, {"classifier": cnn(32), "head": broken})
+
+
+def relaxed_budget() -> Comparison:
+    loosened = replace(cnn(36, {"flops": 20_000_000}), tolerance={"macs": 0.2, "flops": 0.2})
+    return pair({"classifier": cnn(32)}, {"classifier": loosened})
+
+
+SCENARIOS: dict[str, Callable[[], Comparison]] = {
+    "all_pass": all_pass,
+    "one_regression": one_regression,
+    "over_limit": over_limit,
+    "new_and_removed": new_and_removed,
+    "error_in_one_model": error_in_one_model,
+    "relaxed_budget": relaxed_budget,
+}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_golden(name: str) -> None:
+    report = render_markdown(SCENARIOS[name]())
+    check_golden(f"{name}.md", report)
+    assert report.startswith(MARKER + "\n")
+    assert "+100%" not in report and "-100%" not in report
+
+
+def many_models() -> Comparison:
+    """500 models with 120-character names; three of them changed."""
+    names = [f"zoo/{i:03d}/" + "very_long_model_family_name_" * 4 + f"{i}" for i in range(500)]
+    base = {n: cnn(16) for n in names}
+    head = dict(base)
+    head[names[7]] = cnn(20)
+    head[names[250]] = cnn(30, {"flops": 1_000_000})
+    del head[names[499]]
+    return pair(base, head)
+
+
+def test_500_long_names_fit_github_with_marker_and_changed_rows() -> None:
+    comparison = many_models()
+    report = render_markdown(comparison)
+    check_golden("many_models.md", report)
+    assert len(report) <= MAX_CHARS
+    assert report.startswith(MARKER + "\n")
+    assert "497 more model(s) unchanged and within their limits" in report
+    assert "Trimmed to fit GitHub's comment size limit: the rows of 497 unchanged model(s)" in report
+    for name in ("zoo/007/", "zoo/250/", "zoo/499/"):  # regressed, over-limit, removed: all still in the table
+        assert f"| {name}very\\_long" in report
+
+
+def test_rows_are_cut_last_and_failing_rows_kept() -> None:
+    comparison = many_models()
+    report = render_markdown(comparison, max_chars=1_500)
+    assert len(report) <= 1_500
+    assert "zoo/250/" in report  # over-limit rows survive
+    assert "more table row(s)" in report
+
+
+def test_unchanged_results_give_an_identical_report() -> None:
+    assert render_markdown(one_regression()) == render_markdown(one_regression())
