@@ -7,6 +7,7 @@ decides which model is measured when.
 from __future__ import annotations
 
 import platform
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -98,12 +99,22 @@ def env_info() -> dict[str, Any]:
 
 
 def git_info(root: Path) -> dict[str, Any]:
-    """Commit and ref of the repository holding the budget, if it is one."""
-    try:
-        import git
+    """Commit and ref of the repository holding the budget, if it is one.
 
-        repo = git.Repo(root, search_parent_directories=True)
-        ref = None if repo.head.is_detached else repo.active_branch.name
-        return {"commit": repo.head.commit.hexsha, "ref": ref, "dirty": repo.is_dirty(untracked_files=False)}
-    except Exception:  # not a repository, no commits yet, git missing: no git facts
+    Three plain `git` calls: every measuring process records these, and
+    importing GitPython would cost it a quarter of a second.
+    """
+    commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
+    if commit is None:  # not a repository, no commits yet, git missing: no git facts
         return {}
+    ref = _git(root, "symbolic-ref", "--short", "-q", "HEAD") or None  # None: detached
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "ref": ref, "dirty": bool(status)}
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
