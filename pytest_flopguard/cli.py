@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_flopguard import __version__
+from pytest_flopguard import __version__, cli_ci
 from pytest_flopguard.compare.diff import Comparison
 from pytest_flopguard.errors import FlopguardError, Terminated
 from pytest_flopguard.gate import Gate
 from pytest_flopguard.importguard import ImportGuard
+from pytest_flopguard.latency_run import SWITCHED_OFF, LatencyOptions
 
 if TYPE_CHECKING:
     from pytest_flopguard.gitbase import BaseCommit
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     # Used by the base process of `check --base`: its models' code must come from the base checkout.
     measure.add_argument("--require-under", metavar="DIR", help=argparse.SUPPRESS)
     measure.add_argument("--head-checkout", metavar="DIR", help=argparse.SUPPRESS)
+    _latency_args(measure)
+    cli_ci.add_shard_option(measure)
     measure.set_defaults(run=_measure)
 
     check = sub.add_parser("check", help="measure, compare with limits and a base, and exit 0/1/2")
@@ -70,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     against.add_argument("--baseline", metavar="FILE", help="diff against a saved results file")
     check.add_argument("--no-cache", action="store_true", help="measure the base even if cached results exist")
     check.add_argument("--markdown", metavar="OUT", help="write the Markdown report here")
+    check.add_argument(
+        "--plot", metavar="OUT.svg", help="write an SVG of FLOPs vs params (and vs the budget's accuracy figures)"
+    )
+    _latency_args(check)
+    cli_ci.add_check_options(check)
     check.set_defaults(run=_check)
 
     baseline = sub.add_parser("baseline", help="measure and write the baseline results file (never the budget)")
@@ -89,12 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     comment.add_argument("--markdown", metavar="FILE", required=True, help="the report, from `check --markdown`")
     comment.add_argument("--pr", type=int, metavar="N", help="pull request number (default: from GITHUB_EVENT_PATH)")
     comment.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: GITHUB_REPOSITORY)")
+    cli_ci.add_comment_options(comment)
     comment.set_defaults(run=_comment)
 
     explain = sub.add_parser("explain", help="per-module table of one model")
     explain.add_argument("name", metavar="NAME")
     explain.add_argument("--budget", metavar="FILE", help="budget file (default: flopguard.yaml)")
     explain.set_defaults(run=_explain)
+    cli_ci.add_commands(sub)
     return parser
 
 
@@ -107,6 +117,37 @@ def _budget_args(parser: argparse.ArgumentParser, json: bool = True) -> None:
     parser.add_argument("--model", metavar="NAME", action="append", help="measure only this model (repeatable)")
 
 
+def _latency_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-latency", action="store_true", help="do not time models (their latency rows say skipped)")
+    parser.add_argument(
+        "--latency-time",
+        metavar="DURATION",
+        type=_duration,
+        help="time per model and device for latency, e.g. 30s (default: the budget's timing.time, else 10s)",
+    )
+
+
+def _duration(text: str) -> float:
+    from pytest_flopguard.budget.units import UnitError, parse_time
+
+    try:
+        seconds = parse_time(text, "--latency-time")
+    except UnitError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}; {exc.fix}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0, e.g. 10s")
+    return seconds
+
+
+def _latency_options(args: argparse.Namespace) -> LatencyOptions:
+    """Commands with `--no-latency` (measure, check) time models; the others never do."""
+    if not hasattr(args, "no_latency") or getattr(args, "require_under", None):  # the base process only counts
+        return LatencyOptions()
+    if args.no_latency:
+        return LatencyOptions(reason=SWITCHED_OFF)
+    return LatencyOptions(enabled=True, time=args.latency_time)
+
+
 def _load_gate(args: argparse.Namespace, base_file: str | None = None) -> Gate:
     from pytest_flopguard.budget.loader import load_budget
     from pytest_flopguard.options import find_budget
@@ -116,7 +157,7 @@ def _load_gate(args: argparse.Namespace, base_file: str | None = None) -> Gate:
     for error in budget.errors:
         _say(f"flopguard: error: {error}")
     base = read_results(base_file) if base_file else None
-    gate = Gate(budget, base=base)
+    gate = Gate(budget, base=base, latency=_latency_options(args))
     if getattr(args, "require_under", None):
         head = Path(args.head_checkout).resolve() if args.head_checkout else None
         gate.guard = ImportGuard(Path(args.require_under).resolve(), head)
@@ -126,15 +167,16 @@ def _load_gate(args: argparse.Namespace, base_file: str | None = None) -> Gate:
 def _selected(args: argparse.Namespace, gate: Gate) -> list[str]:
     """The models to measure: `--model` names (each must be in the budget), else all."""
     known = [m.name for m in gate.budget.models]
-    names: list[str] = args.model or known
-    unknown = [n for n in names if n not in known]
+    asked: list[str] = args.model or known
+    unknown = [n for n in asked if not gate.budget.names_for(n)]
+    names = list(dict.fromkeys(n for name in asked for n in gate.budget.names_for(name)))  # a family: its variants
     if unknown:
         raise FlopguardError(
             "FG130",
             f"no model named {', '.join(map(repr, unknown))} in {gate.budget.display}",
             fix=f"use one of: {', '.join(known)}",
         )
-    return names
+    return cli_ci.selected(args, names)
 
 
 def _run_models(args: argparse.Namespace, base_file: str | None = None, gate: Gate | None = None) -> Gate:
@@ -164,18 +206,23 @@ def _measure(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    cli_ci.before_check(args)
     gate = _load_gate(args, args.baseline)
-    _selected(args, gate)  # an unknown --model is an error before anything slow
+    names = _selected(args, gate)  # an unknown --model is an error before anything slow
     base = _base_commit(args, gate)
     if base is not None:
         from pytest_flopguard.gitbase import measure_base
 
-        gate.base = measure_base(base, gate.budget.path, args.model, use_cache=not args.no_cache, log=_say)
+        wanted = names if args.model or args.shard else None
+        gate.base = measure_base(base, gate.budget.path, wanted, use_cache=not args.no_cache, log=_say)
+        gate.base = gate.pair_latency(gate.base, base, names, _say)
     _run_models(args, gate=gate)
     comparison = gate.comparison()
     _print_table(comparison)
     _write_markdown(comparison, args.markdown)
+    _write_plot(gate, args.plot)
     _report_to_actions(comparison, gate.budget.display)
+    cli_ci.after_check(args, gate, comparison)
     return comparison.exit_code
 
 
@@ -232,7 +279,8 @@ def _compare(args: argparse.Namespace) -> int:
 def _comment(args: argparse.Namespace) -> int:
     from pytest_flopguard.comment import run_comment
 
-    return run_comment(args.markdown, os.environ, print, pr=args.pr, repo=args.repo)
+    go_on, pr = cli_ci.comment_target(args)
+    return run_comment(args.markdown, os.environ, print, pr=pr, repo=args.repo) if go_on else EXIT_OK
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -240,11 +288,11 @@ def _explain(args: argparse.Namespace) -> int:
 
     args.json, args.model = None, [args.name]
     gate = _run_models(args)
-    result = gate.measured[args.name]
-    if result.error:
+    if any(result.error for result in gate.measured.values()):
         _print_table(gate.comparison())
         return EXIT_FAIL
-    _emit("\n".join(render_modules(args.name, result)))
+    for name, result in gate.measured.items():  # a family of variants: one table each
+        _emit("\n".join(render_modules(name, result)))
     return EXIT_OK
 
 
@@ -272,6 +320,16 @@ def _write_markdown(comparison: Comparison, path: str | None) -> None:
 
     write_text_atomic(path, render_markdown(comparison))
     _emit(f"flopguard: Markdown report written to {path}")
+
+
+def _write_plot(gate: Gate, path: str | None) -> None:
+    if not path:
+        return
+    from pytest_flopguard.render.plot import render_plot
+    from pytest_flopguard.results import write_text_atomic
+
+    write_text_atomic(path, render_plot(gate.results()))
+    _emit(f"flopguard: plot written to {path}")
 
 
 def _report_to_actions(comparison: Comparison, budget_file: str) -> None:

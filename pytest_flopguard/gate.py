@@ -12,12 +12,17 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_flopguard.budget.schema import Budget
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, compare
 from pytest_flopguard.importguard import ImportGuard
+from pytest_flopguard.latency_run import LatencyOptions, head_figures, pair_latency, with_base_figures, with_latency
 from pytest_flopguard.results import ModelResult, Results
+
+if TYPE_CHECKING:
+    from pytest_flopguard.gitbase import BaseCommit
+    from pytest_flopguard.measure.types import LatencyStats
 
 
 @dataclass
@@ -29,6 +34,10 @@ class Gate:
     base_loader: Callable[[], Results] | None = None
     # Set in the base process only: the models' code must come from the base checkout.
     guard: ImportGuard | None = None
+    # Off unless the CLI or the plugin turns it on (never in the pre-commit hook).
+    latency: LatencyOptions = field(default_factory=LatencyOptions)
+    # Head latency already timed interleaved with the base: model -> device -> figures.
+    paired: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
 
     def ensure_base(self) -> Results | None:
         """The base results, measuring them now if a loader is pending."""
@@ -46,8 +55,18 @@ class Gate:
         if self.guard is not None and result.error is None:
             error = self.guard.check(spec, [m for m in sys.modules if m not in before])
             result = replace(result, error=error) if error is not None else result
+        if spec.latency_devices:
+            result = with_latency(result, spec, self.budget.root, self.latency, self.paired.get(name))
         self.measured[name] = result
         return result
+
+    def pair_latency(
+        self, base: Results, commit: BaseCommit, names: Iterable[str] | None, log: Callable[[str], None]
+    ) -> Results:
+        """Time the latency models interleaved with the base; `base` with the base's side of them."""
+        pairs = pair_latency(self.budget, commit, list(names) if names is not None else None, self.latency, log)
+        self.paired = head_figures(pairs)
+        return with_base_figures(base, pairs)
 
     def measure_all(self, names: Iterable[str] | None = None) -> None:
         for name in names if names is not None else [m.name for m in self.budget.models]:

@@ -14,12 +14,14 @@ import pytest
 
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.gate import Gate
+from pytest_flopguard.latency_run import LatencyOptions
 
 if TYPE_CHECKING:
     from pytest_flopguard.results import Results
 
 GATE_KEY = pytest.StashKey[Gate]()
 NOTES_KEY = pytest.StashKey[list[str]]()  # lines for the terminal summary: base measured or cached, baseline written
+SELECTED_KEY = pytest.StashKey[list[str]]()  # the models this session runs: only they are timed against the base
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--flopguard-json", metavar="FILE", help="write the results JSON here")
     group.addoption("--flopguard-markdown", metavar="FILE", help="write the Markdown report here")
     group.addoption("--flopguard-no-latency", action="store_true", help="skip latency measurement")
+    group.addoption(
+        "--flopguard-latency-time",
+        metavar="DURATION",
+        help="time per model and device for latency, e.g. 30s (default: the budget's timing.time, else 10s)",
+    )
     parser.addini("flopguard_budget", "path of the flopguard budget file, relative to the rootdir")
 
 
@@ -68,6 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         reads_baseline = baseline and not config.getoption("flopguard_update")
         gate = Gate(load_budget(path), base=read_results(baseline) if reads_baseline else None)
+        gate.latency = _latency_options(config)
         gate.base_loader = _base_loader(config, gate)
         config.stash[GATE_KEY] = gate
     except FlopguardError as exc:
@@ -88,7 +96,31 @@ def _base_loader(config: pytest.Config, gate: Gate) -> Callable[[], Results] | N
         return None
     base = resolve_base(ref, gate.budget.root)
     use_cache = not config.getoption("flopguard_no_cache")
-    return lambda: measure_base(base, gate.budget.path, None, use_cache=use_cache, log=notes.append)
+
+    def load() -> Results:
+        measured = measure_base(base, gate.budget.path, None, use_cache=use_cache, log=notes.append)
+        return gate.pair_latency(measured, base, config.stash.get(SELECTED_KEY, None), notes.append)
+
+    return load
+
+
+def _latency_options(config: pytest.Config) -> LatencyOptions:
+    """Timed unless switched off; never in xdist workers (two timings at once disturb each other)."""
+    from pytest_flopguard.budget.units import UnitError, parse_time
+    from pytest_flopguard.latency_run import IN_XDIST, SWITCHED_OFF
+
+    if config.getoption("flopguard_no_latency"):
+        return LatencyOptions(reason=SWITCHED_OFF)
+    # xdist gives its workers `workerinput`; an environment variable would be
+    # inherited by a pytest session that a worker starts as a subprocess.
+    if hasattr(config, "workerinput"):
+        return LatencyOptions(reason=IN_XDIST)
+    raw = config.getoption("flopguard_latency_time")
+    try:
+        seconds = parse_time(raw, "--flopguard-latency-time") if raw else None
+    except UnitError as exc:
+        raise FlopguardError("FG131", exc.message, fix=exc.fix) from None
+    return LatencyOptions(enabled=True, time=seconds or None)
 
 
 def _gate(config: pytest.Config) -> Gate | None:
@@ -101,6 +133,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     gate = _gate(session.config)
     if gate is None or session.config.option.collectonly or not any(isinstance(i, ModelItem) for i in session.items):
         return
+    session.config.stash[SELECTED_KEY] = [i.name for i in session.items if isinstance(i, ModelItem)]
     try:
         gate.ensure_base()
     except FlopguardError as exc:

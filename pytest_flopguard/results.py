@@ -6,10 +6,14 @@
  "models": {NAME: {"metrics": {...}, "modules": [...], "ops": {...},
                    "uncounted_ops": {...}, "execution": "meta", "notes": [...],
                    "error": null | {"type", "message", ...},
-                   "limits": {...}, "tolerance": {...}, "floor": {...}}}}
+                   "limits": {...}, "tolerance": {...}, "floor": {...},
+                   "skipped": {"latency.cuda": "why"}, "estimate_basis": {"t4": "how"}}}}
 ```
-Inside the program metrics are a flat mapping (`latency.cpu` -> seconds);
-in the file per-device metrics nest as SPEC shows. Writes are atomic.
+Inside the program metrics are a flat mapping (`latency.cpu` -> seconds, the
+median; its spread is in `ModelResult.latency`); in the file per-device metrics
+nest as SPEC shows: `"latency": {"cpu": {"median_s", "p10_s", "p90_s",
+"samples", "threads", "environment", "versus_base"?}}`,
+`"latency_estimate": {"t4": 0.0041}`. Writes are atomic.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_flopguard import __version__
+from pytest_flopguard.budget.schema import Variant
 from pytest_flopguard.errors import ResultsError
-from pytest_flopguard.measure.types import FLOP_CONVENTION, ModuleStats, OpStats
+from pytest_flopguard.measure.types import FLOP_CONVENTION, LatencyStats, ModuleStats, OpStats, VersusBase
 from pytest_flopguard.metrics import METRICS
 
 SCHEMA = 1
@@ -60,6 +65,15 @@ class ModelResult:
     tolerance: Mapping[str, float] = field(default_factory=dict)
     limit_lines: Mapping[str, int] = field(default_factory=dict)
     floor: Mapping[str, float] = field(default_factory=dict)
+    # Per device: the spread behind each `latency.<device>` median in `metrics`.
+    latency: Mapping[str, LatencyStats] = field(default_factory=dict)
+    # Flat metric key -> why it was not measured (no CUDA here, --no-latency, ...).
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    # `latency_estimate` target -> how it was estimated (profile, peaks, data sheet).
+    estimate_basis: Mapping[str, str] = field(default_factory=dict)
+    # A variant of a model family (`detector[1280-bf16]`): its family, resolution, batch, dtype.
+    variant: Variant | None = None
+    accuracy: float | None = None  # the budget's figure for the plot; never gated
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ def to_json(results: Results) -> dict[str, Any]:
 
 def _model_json(result: ModelResult) -> dict[str, Any]:
     return {
-        "metrics": nest_metrics(result.metrics),
+        "metrics": nest_metrics(result.metrics, result.latency),
         "modules": [asdict(m) for m in result.modules],
         "ops": {name: asdict(op) for name, op in sorted(result.ops.items())},
         "uncounted_ops": dict(sorted(result.uncounted_ops.items())),
@@ -105,21 +119,65 @@ def _model_json(result: ModelResult) -> dict[str, Any]:
         "tolerance": dict(result.tolerance),
         "limit_lines": dict(result.limit_lines),
         "floor": dict(result.floor),
+        "skipped": dict(result.skipped),
+        "estimate_basis": dict(result.estimate_basis),
+        **_variant_json(result),
     }
 
 
-def nest_metrics(flat: Mapping[str, float]) -> dict[str, Any]:
-    """`{"latency.cpu": 0.02}` -> `{"latency": {"cpu": {"median_s": 0.02}}}`."""
+def _variant_json(result: ModelResult) -> dict[str, Any]:
+    """`"variant"` and `"accuracy"`, only where the budget gave them."""
+    out: dict[str, Any] = {}
+    if result.variant is not None:
+        out["variant"] = asdict(result.variant)
+    if result.accuracy is not None:
+        out["accuracy"] = result.accuracy
+    return out
+
+
+def _variant_from_json(data: Mapping[str, Any] | None) -> Variant | None:
+    if not data:
+        return None
+    resolution = data.get("resolution")
+    return Variant(
+        family=str(data["family"]),
+        id=str(data["id"]),
+        resolution=(int(resolution[0]), int(resolution[1])) if resolution else None,
+        batch=data.get("batch"),
+        dtype=data.get("dtype"),
+        group=str(data.get("group", "")),
+    )
+
+
+def nest_metrics(flat: Mapping[str, float], latency: Mapping[str, LatencyStats] | None = None) -> dict[str, Any]:
+    """`{"latency.cpu": 0.02}` -> `{"latency": {"cpu": {"median_s": 0.02, "p10_s": ...}}}`."""
     out: dict[str, Any] = {}
     for key, value in flat.items():
         name, _, device = key.partition(".")
         if not device:
             out[name] = value
         elif name == "latency":
-            out.setdefault(name, {})[device] = {"median_s": value}
+            stats = (latency or {}).get(device)
+            out.setdefault(name, {})[device] = _latency_json(stats) if stats else {"median_s": value}
         else:
             out.setdefault(name, {})[device] = value
     return out
+
+
+def _latency_json(stats: LatencyStats) -> dict[str, Any]:
+    data = asdict(stats)
+    if data["versus_base"] is None:
+        del data["versus_base"]
+    return data
+
+
+def _latency_from_json(data: Mapping[str, Any]) -> LatencyStats | None:
+    """The full figures of one device, if the file has more than a median."""
+    if "p10_s" not in data:
+        return None
+    versus = data.get("versus_base")
+    fields = {k: v for k, v in data.items() if k != "versus_base"}
+    return LatencyStats(**fields, versus_base=VersusBase(**versus) if versus else None)
 
 
 def nest_limits(flat: Mapping[str, float]) -> dict[str, Any]:
@@ -230,6 +288,15 @@ def _model_from_json(entry: dict[str, Any]) -> ModelResult:
         tolerance={str(k): float(v) for k, v in entry.get("tolerance", {}).items()},
         limit_lines={str(k): int(v) for k, v in entry.get("limit_lines", {}).items()},
         floor={str(k): float(v) for k, v in entry.get("floor", {}).items()},
+        latency={
+            str(device): stats
+            for device, sub in entry.get("metrics", {}).get("latency", {}).items()
+            if (stats := _latency_from_json(sub)) is not None
+        },
+        skipped={str(k): str(v) for k, v in entry.get("skipped", {}).items()},
+        estimate_basis={str(k): str(v) for k, v in entry.get("estimate_basis", {}).items()},
+        variant=_variant_from_json(entry.get("variant")),
+        accuracy=float(entry["accuracy"]) if entry.get("accuracy") is not None else None,
     )
 
 

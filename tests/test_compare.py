@@ -6,6 +6,7 @@ import pytest
 
 from pytest_flopguard.compare.diff import Verdict, compare
 from pytest_flopguard.compare.relaxed import Relaxation, relaxations
+from pytest_flopguard.measure.types import LatencyStats, VersusBase
 from pytest_flopguard.results import SHADOWED_IMPORT, ErrorInfo, ModelResult, Results
 
 
@@ -134,8 +135,17 @@ def test_floor(
 
 
 def test_latency_floor_applies_to_every_device() -> None:
-    new = ModelResult(metrics={"latency.cpu": 0.0105}, tolerance={"latency": 0.0}, floor={"latency": 0.001})
-    row = compare(results({"m": ModelResult(metrics={"latency.cpu": 0.010})}), results({"m": new})).models[0].metrics[0]
+    # An interleaved decision flags +5% on cuda:1, but 0.5ms is within the 1ms floor set for `latency`.
+    flagged = VersusBase("regressed", 1.05, 1.04, 1.06, 0.95, 0.0, "", True, 0.010)
+    figures = LatencyStats(0.0105, 0.0104, 0.0106, 100, 1, versus_base=flagged)
+    new = ModelResult(
+        metrics={"latency.cuda:1": 0.0105},
+        latency={"cuda:1": figures},
+        tolerance={"latency": 0.0},
+        floor={"latency": 0.001},
+    )
+    base = ModelResult(metrics={"latency.cuda:1": 0.010})
+    row = compare(results({"m": base}), results({"m": new})).models[0].metrics[0]
     assert row.verdict == Verdict.OK
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pytest_flopguard.measure.latency_stats import decide, ratio_interval
+from pytest_flopguard.measure.latency_stats import decide, median_halfwidth, quantile, ratio_interval
 
 
 def noisy(rng: random.Random, median: float, n: int, spread: float = 0.05, outliers: float = 0.05) -> list[float]:
@@ -70,3 +70,23 @@ def test_exact_interval_on_a_fixed_sample() -> None:
     r = ratio_interval([1.0, 2.0], [2.0, 4.0])
     assert r.ratio == pytest.approx(2.0)
     assert (r.low, r.high) == (pytest.approx(1.0), pytest.approx(4.0))
+
+
+def test_quantiles_interpolate_between_order_statistics() -> None:
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    # position q*(n-1): 0.1*4 = 0.4 -> 1 + 0.4*(2-1); 0.9*4 = 3.6 -> 4 + 0.6*(5-4)
+    assert (quantile(values, 0.1), quantile(values, 0.5), quantile(values, 0.9)) == pytest.approx((1.4, 3.0, 4.6))
+
+
+def test_median_halfwidth_shrinks_with_samples_and_needs_five() -> None:
+    rng = random.Random(5)
+    assert median_halfwidth([1.0, 1.0, 1.0, 1.0]) == float("inf")
+    few, many = median_halfwidth(noisy(rng, 1.0, 20)), median_halfwidth(noisy(rng, 1.0, 2000))
+    assert many < few / 4  # ~ 1/sqrt(n): 10x the samples' square root
+    assert many < 0.01
+
+
+def test_one_sample_short_of_the_minimum_is_inconclusive() -> None:
+    rng = random.Random(2)
+    decision = decide(noisy(rng, 0.010, 7), noisy(rng, 0.020, 8), tolerance=0.05)
+    assert decision.verdict == "inconclusive" and decision.estimate is None

@@ -6,15 +6,18 @@ Regenerate after an intended change with
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
+from pytest_flopguard.budget.schema import Variant
+from pytest_flopguard.budget.variant_parse import SHORT_DTYPES
 from pytest_flopguard.compare.diff import Comparison, compare
 from pytest_flopguard.render.markdown import MARKER, MAX_CHARS, render_markdown
 from pytest_flopguard.results import ErrorInfo, ModelResult, Results
-from tests.test_render import check_golden, cnn
+from tests.test_render import check_golden, cnn, module
 
 GIT_BASE = {"commit": "1a2b3c4d5e6f7a8b9c0d" * 2, "ref": "main", "dirty": False}
 GIT_HEAD = {"commit": "9f8e7d6c5b4a39281706" * 2, "ref": "feature", "dirty": False}
@@ -56,6 +59,27 @@ def relaxed_budget() -> Comparison:
     return pair({"classifier": cnn(32)}, {"classifier": loosened})
 
 
+def detector(size: int, dtype: str, macs: int) -> ModelResult:
+    """One variant of a detector family: bfloat16 moves half the bytes of float32."""
+    element = 2 if dtype == "bfloat16" else 4
+    return ModelResult(
+        metrics={"macs": macs, "flops": 2 * macs, "params": 50_000, "memory_access": element * macs // 100},
+        modules=(module("", macs, 50_000), module("backbone", macs - 100, 49_000)),
+        limits={"flops": 10_000_000},
+        variant=Variant("detector", f"{size}-{SHORT_DTYPES[dtype]}", (size, size), 1, dtype, SHORT_DTYPES[dtype]),
+    )
+
+
+def variant_family() -> Comparison:
+    """detector[640|1280-fp32|bf16]: the change adds global attention, so 1280 grows and outgrows its pixels."""
+    sizes = {640: (1_000_000, 1_000_000), 1280: (4_000_000, 4_600_000)}  # MACs base, head: x4 the pixels, x4.6 the MACs
+    base, head = {}, {}
+    for (size, (old, new)), dtype in itertools.product(sizes.items(), ("float32", "bfloat16")):
+        name = f"detector[{size}-{SHORT_DTYPES[dtype]}]"
+        base[name], head[name] = detector(size, dtype, old), detector(size, dtype, new)
+    return pair(base, head)
+
+
 SCENARIOS: dict[str, Callable[[], Comparison]] = {
     "all_pass": all_pass,
     "one_regression": one_regression,
@@ -63,6 +87,7 @@ SCENARIOS: dict[str, Callable[[], Comparison]] = {
     "new_and_removed": new_and_removed,
     "error_in_one_model": error_in_one_model,
     "relaxed_budget": relaxed_budget,
+    "variant_family": variant_family,
 }
 
 

@@ -10,8 +10,9 @@ whole file raise `BudgetError`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,15 @@ import yaml
 from pytest_flopguard.budget import units
 from pytest_flopguard.budget.schema import DTYPES, Budget, InputsSpec, ModelSpec, TensorSpec
 from pytest_flopguard.errors import BudgetError, Location, did_you_mean
+from pytest_flopguard.measure.device_profiles import DeviceProfile
 from pytest_flopguard.metrics import METRICS
 
 SUPPORTED_VERSIONS = (1,)
-TOP_KEYS = ("version", "defaults", "models")
-MODEL_KEYS = ("model", "onnx", "kwargs", "inputs", "limits", "tolerance", "floor", "device")
-DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs")
+TOP_KEYS = ("version", "defaults", "models", "devices")
+MODEL_KEYS: tuple[str, ...] = ("model", "onnx", "kwargs", "inputs", "limits", "tolerance", "floor", "device", "timing")
+# Variants (`variants.py`): one entry, several deployment shapes; `accuracy` is plotted, never gated.
+MODEL_KEYS += ("variants", "resolutions", "batch", "dtype", "per_variant", "accuracy")
+DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing")
 MAX_BYTES = 1_000_000  # a budget file is hand-written; refuse anything huge fast
 
 
@@ -135,11 +139,16 @@ def _budget(ctx: _Ctx, root: yaml.Node, path: Path, display: str) -> Budget:
             ctx, root, "models", "FG103", "missing `models:`", "add a `models:` mapping of model name -> entry"
         )
     models = _mapping(ctx, models_node, "models", None)
-    if ctx.errors:  # a broken version/defaults/models section affects every model
+    from pytest_flopguard.budget.profiles import parse_devices
+    from pytest_flopguard.measure.device_profiles import SHIPPED
+
+    devices = parse_devices(ctx, top["devices"]) if "devices" in top else {}
+    if ctx.errors:  # a broken version/defaults/models/devices section affects every model
         raise ctx.errors[0]
     assert models is not None and defaults is not None
-    specs = tuple(_model(ctx, name, node, defaults) for name, node in models.items())
-    return Budget(path=path, display=display, version=version, models=specs)
+    known = {**SHIPPED, **devices}
+    specs = tuple(spec for name, node in models.items() for spec in _entries(ctx, name, node, defaults, known))
+    return Budget(path=path, display=display, version=version, models=specs, devices=devices)
 
 
 def _fatal(ctx: _Ctx, node: yaml.Node, path: str, code: str, message: str, fix: str) -> BudgetError:
@@ -252,7 +261,20 @@ def _scalar(ctx: _Ctx, node: yaml.ScalarNode) -> object:
 # --- model entries ------------------------------------------------------------
 
 
-def _model(ctx: _Ctx, name: str, node: yaml.Node, defaults: dict[str, yaml.Node]) -> ModelSpec:
+def _entries(
+    ctx: _Ctx, name: str, node: yaml.Node, defaults: dict[str, yaml.Node], known: Mapping[str, DeviceProfile]
+) -> list[ModelSpec]:
+    """One model entry, or one per variant: `detector[640]`, `detector[1280]`."""
+    from pytest_flopguard.budget.variants import expand
+
+    return expand(ctx, _model(ctx, name, node, defaults, known), node, known)
+
+
+def _model(
+    ctx: _Ctx, name: str, node: yaml.Node, defaults: dict[str, yaml.Node], known: Mapping[str, DeviceProfile]
+) -> ModelSpec:
+    from pytest_flopguard.budget.profiles import check_latency_limits, parse_timing
+
     before = len(ctx.errors)
     path = f"models.{name}"
     fields = _mapping(ctx, node, path, MODEL_KEYS) or {}
@@ -263,16 +285,33 @@ def _model(ctx: _Ctx, name: str, node: yaml.Node, defaults: dict[str, yaml.Node]
         model=source.get("model"),
         onnx=source.get("onnx"),
         kwargs=_kwargs(ctx, fields.get("kwargs"), f"{path}.kwargs"),
-        inputs=_inputs(ctx, fields.get("inputs") or defaults.get("inputs"), f"{path}.inputs", node),
+        inputs=_entry_inputs(ctx, fields, defaults.get("inputs"), path, node),
         limits=_merged(ctx, _limits, defaults.get("limits"), fields.get("limits"), path, "limits"),
         tolerance=_merged(ctx, _tolerance, defaults.get("tolerance"), fields.get("tolerance"), path, "tolerance"),
         floor=_merged(ctx, _floor, defaults.get("floor"), fields.get("floor"), path, "floor"),
         device=_device(ctx, fields.get("device") or defaults.get("device"), path),
         limit_lines=_limit_lines(fields.get("limits"), defaults.get("limits")),
         errors=(),
+        timing=parse_timing(
+            ctx, fields.get("timing"), f"{path}.timing", parse_timing(ctx, defaults.get("timing"), "defaults.timing")
+        ),
     )
+    profiles = check_latency_limits(ctx, spec.limits, spec.limit_lines, known, path)
+    spec = dataclasses.replace(spec, profiles=profiles)
     errors = tuple(ctx.errors[before:])
     return ModelSpec(**{**spec.__dict__, "errors": errors}) if errors else spec
+
+
+def _entry_inputs(
+    ctx: _Ctx, fields: dict[str, yaml.Node], default: yaml.Node | None, path: str, node: yaml.Node
+) -> InputsSpec:
+    """The entry's inputs; it needs none when each of its `variants:` gives its own."""
+    from pytest_flopguard.budget.variants import all_variants_give_inputs
+
+    given = fields.get("inputs") or default
+    if given is None and all_variants_give_inputs(fields.get("variants")):
+        return InputsSpec()
+    return _inputs(ctx, given, f"{path}.inputs", node)
 
 
 def _source(ctx: _Ctx, fields: dict[str, yaml.Node], node: yaml.Node, path: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_flopguard.errors import BudgetError, Location
+from pytest_flopguard.measure.device_profiles import DeviceProfile
 
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 
@@ -38,6 +39,37 @@ class InputsSpec:
 
 
 @dataclass(frozen=True)
+class TimingSpec:
+    """How latency is measured: `timing: {threads: 1, time: 10s}`.
+
+    One thread by default: on a shared 2-core runner, 2-thread latency swung
+    tenfold with the neighbours' load (notes/latency.md). `time` is the most
+    spent per model on one measurement or base/head decision (None: the default).
+    """
+
+    threads: int = 1
+    time: float | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One deployment shape of a model family: `detector[1280-bf16]` (see `variants.py`).
+
+    `resolution` is (height, width) and `batch` the first dim of the inputs, as
+    the budget set or implied them; `dtype` None means as the factory builds it.
+    Variants of one family with the same `group` differ only in resolution:
+    the scaling check compares those.
+    """
+
+    family: str
+    id: str
+    resolution: tuple[int, int] | None = None
+    batch: int | None = None
+    dtype: str | None = None
+    group: str = ""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One budget entry. `errors` holds this entry's config errors, if any:
     such a model is reported with them instead of being measured."""
@@ -57,6 +89,18 @@ class ModelSpec:
     # flat metric key -> line of that limit in the budget file
     limit_lines: Mapping[str, int] = field(default_factory=dict)
     errors: tuple[BudgetError, ...] = ()
+    timing: TimingSpec = TimingSpec()
+    # The device profiles its `latency_estimate` limits name (shipped or from `devices:`).
+    profiles: Mapping[str, DeviceProfile] = field(default_factory=dict)
+    # `dtype: bfloat16`: floating weights and inputs converted to it (None: as built).
+    dtype: str | None = None
+    variant: Variant | None = None  # set on the entries a `variants:`/matrix entry expands to
+    accuracy: float | None = None  # the user's figure: reported and plotted, never gated
+
+    @property
+    def latency_devices(self) -> tuple[str, ...]:
+        """Devices of its `latency` limits: `("cpu", "cuda")`."""
+        return tuple(key.partition(".")[2] for key in self.limits if key.startswith("latency."))
 
 
 @dataclass(frozen=True)
@@ -67,6 +111,7 @@ class Budget:
     display: str  # the file name as shown in messages
     version: int
     models: tuple[ModelSpec, ...]
+    devices: Mapping[str, DeviceProfile] = field(default_factory=dict)  # `devices:`: the user's profiles
 
     @property
     def root(self) -> Path:
@@ -77,6 +122,11 @@ class Budget:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+    def names_for(self, name: str) -> tuple[str, ...]:
+        """The entry `name`, or every variant of the family `name`: `("detector[640]", "detector[1280]")`."""
+        exact = tuple(s.name for s in self.models if s.name == name)
+        return exact or tuple(s.name for s in self.models if s.variant is not None and s.variant.family == name)
 
     @property
     def errors(self) -> tuple[BudgetError, ...]:

@@ -8,7 +8,8 @@ spelling; the budget loader adds the file, line and key path.
 Counts are decimal SI (`850K`, `25.6M`, `4.1G`, optionally followed by
 `FLOPs` or `MACs` where that is the metric). Bytes are decimal (`kB`/`KB`,
 `MB`, `GB`, `TB`) or binary (`KiB`, `MiB`, `GiB`, `TiB`). Times are `ns`,
-`us`/`µs`, `ms`, `s`. Tolerances are percents (`0.5%`).
+`us`/`µs`, `ms`, `s`. Tolerances are percents (`0.5%`). Device profiles
+take throughputs (`1.2T`, `65TFLOPS`, `130 TOP/s`) and bandwidths (`68GB/s`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,47 @@ def parse_time(raw: object, subject: str = "this key") -> float:
     if number < 0:
         raise UnitError(f"{raw!r} is negative", "durations are zero or more")
     return number * TIME_UNITS[unit]
+
+
+_RATE_WORDS = {True: ("FLOPs", "FLOP", "OPs", "OP"), False: ("FLOPS", "OPS", "")}
+
+
+def parse_rate(raw: object, subject: str = "a peak") -> float:
+    """Operations per second: `'1.2T'`, `'65TFLOPS'`, `'130 TOP/s'` -> 1.2e12, 6.5e13, 1.3e14."""
+    text, per_second = _per_second(raw)
+    number, unit = _split(text)
+    for word in _RATE_WORDS[per_second]:
+        prefix = unit[: len(unit) - len(word)] if unit.endswith(word) else None
+        if prefix in COUNT_PREFIX and (unit or not per_second):
+            if number < 0:
+                raise UnitError(f"{raw!r} is negative", "peaks are positive, e.g. 1.2TFLOPS")
+            return number * COUNT_PREFIX[prefix]
+    kind = "a bandwidth" if per_second and unit in BYTE_UNITS else _kind_of_unit(unit)
+    problem = f"{raw!r} is {kind}" if kind else f"{raw!r} is not a throughput"
+    raise UnitError(
+        f"{problem}, but {subject} takes operations per second",
+        f"write a throughput such as {_example(number, 'T')}, {_example(number, 'TFLOPS')} or {_example(number, 'TOP/s')}",
+    )
+
+
+def parse_bandwidth(raw: object, subject: str = "bandwidth") -> float:
+    """Bytes per second: `'68GB/s'` -> 6.8e10; `'1.5TB/s'`, `'100GiB/s'`."""
+    text, per_second = _per_second(raw)
+    number, unit = _split(text)
+    if not per_second or unit not in BYTE_UNITS:
+        kind = "a byte size" if unit in BYTE_UNITS else _kind_of_unit(unit) if unit else None
+        problem = f"{raw!r} is {kind}" if kind else f"{raw!r} has no byte unit per second"
+        raise UnitError(f"{problem}, but {subject} takes bytes per second", f"write e.g. {_example(number, 'GB/s')}")
+    if number < 0:
+        raise UnitError(f"{raw!r} is negative", "bandwidths are positive, e.g. 68GB/s")
+    return float(number * BYTE_UNITS[unit])
+
+
+def _per_second(raw: object) -> tuple[object, bool]:
+    """`'68GB/s'` -> (`'68GB'`, True); anything else unchanged."""
+    if isinstance(raw, str) and raw.rstrip().endswith("/s"):
+        return raw.rstrip()[:-2], True
+    return raw, False
 
 
 def parse_percent(raw: object) -> float:
@@ -194,6 +236,16 @@ def format_time(seconds: float, digits: int = 3) -> str:
     return format_number(seconds / 1e-9, digits) + "ns"
 
 
+def format_rate(ops_per_second: float, word: str = "FLOP/s") -> str:
+    """`8.1e12` -> `8.1TFLOP/s`."""
+    return format_count(ops_per_second) + word
+
+
+def format_bandwidth(bytes_per_second: float) -> str:
+    """`3.2e11` -> `320GB/s`."""
+    return format_bytes(bytes_per_second) + "/s"
+
+
 def format_percent(fraction: float, signed: bool = False) -> str:
     """`0.0412` -> `4.12%`; with `signed`, `+4.12%` / `-0.5%`."""
     text = format_number(fraction * 100) + "%"
@@ -215,3 +267,8 @@ def format_delta(kind: Kind, delta: float) -> str:
         return "0"
     sign = "+" if delta > 0 else "-"
     return sign + format_value(kind, abs(delta))
+
+
+def format_resolution(size: tuple[int, int]) -> str:
+    """An image size as variant ids write it: `(448, 448)` -> `448`; `(384, 640)` -> `384x640`."""
+    return str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from pytest_flopguard.compare.latency import latency_row
 from pytest_flopguard.compare.relaxed import Relaxation, relaxations
+from pytest_flopguard.compare.scaling import ScalingNote, scaling_notes
 from pytest_flopguard.metrics import floor_for, metric_of, sort_key, tolerance_for
 from pytest_flopguard.results import SHADOWED_IMPORT, ErrorInfo, ModelResult, Results
 
@@ -29,6 +31,8 @@ class Verdict(str, Enum):
     REMOVED = "removed"
     ERROR = "error"
     NOT_RUN = "not-run"
+    INCONCLUSIVE = "inconclusive"  # latency: the interval straddles the tolerance; reported, not failing
+    SKIPPED = "skipped"  # latency not measured here (no CUDA, --no-latency): reported, not failing
 
 
 FAILING = frozenset({Verdict.REGRESSED, Verdict.OVER_LIMIT, Verdict.ERROR})
@@ -37,9 +41,11 @@ SEVERITY = (
     Verdict.ERROR,
     Verdict.OVER_LIMIT,
     Verdict.REGRESSED,
+    Verdict.INCONCLUSIVE,
     Verdict.NEW,
     Verdict.REMOVED,
     Verdict.NOT_RUN,
+    Verdict.SKIPPED,
     Verdict.IMPROVED,
     Verdict.OK,
 )
@@ -58,6 +64,7 @@ class MetricDiff:
     tolerance: float | None
     verdict: Verdict
     floor: float = 0.0
+    note: str = ""  # why a latency row was judged as it was (interleaved ratio, another run, skipped)
 
     @property
     def delta(self) -> float | None:
@@ -118,6 +125,8 @@ class Comparison:
     relaxations: tuple[Relaxation, ...] = ()
     base_git: Mapping[str, Any] = field(default_factory=dict)
     head_git: Mapping[str, Any] = field(default_factory=dict)
+    # Resolution variants whose FLOPs outgrow their pixel count (`scaling.py`): noted, never failing.
+    scaling: tuple[ScalingNote, ...] = ()
 
     @property
     def counts(self) -> Counter[Verdict]:
@@ -161,6 +170,7 @@ def compare(base: Results | None, head: Results) -> Comparison:
         relaxations=relaxations(base, head) if base is not None else (),
         base_git=dict(base.git) if base is not None else {},
         head_git=dict(head.git),
+        scaling=scaling_notes(head),
     )
 
 
@@ -195,10 +205,12 @@ def _row(key: str, old: ModelResult | None, new: ModelResult | None, state: Verd
     limit = new.limits.get(key) if new else None
     tolerance = tolerance_for(new.tolerance, key) if new else None
     floor = floor_for(new.floor, key) if new else 0.0
-    verdict = _verdict(key, base, head, limit, tolerance, floor)
+    decided = latency_row(key, base, head, limit, floor, old, new) if new and key.startswith("latency.") else None
+    base = decided.base if decided else base
+    verdict = Verdict(decided.verdict) if decided else _verdict(key, base, head, limit, tolerance, floor)
     if state is not None and verdict not in FAILING:
         verdict = state
-    return MetricDiff(key, base, head, limit, tolerance, verdict, floor)
+    return MetricDiff(key, base, head, limit, tolerance, verdict, floor, decided.note if decided else "")
 
 
 def _verdict(

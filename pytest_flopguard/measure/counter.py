@@ -35,7 +35,7 @@ from torch.utils._pytree import tree_flatten
 
 from pytest_flopguard.measure import formulas
 from pytest_flopguard.measure.memory import PeakTracker
-from pytest_flopguard.measure.types import Measurement, ModuleStats, OpStats
+from pytest_flopguard.measure.types import Measurement, ModuleStats, OpCost, OpStats
 
 aten = torch.ops.aten
 
@@ -116,6 +116,7 @@ class _Tally:
         self.stack: list[str] = []  # module paths, outermost first
         self.suppressed = 0  # > 0 inside an op counted at function level
         self.peak = PeakTracker()
+        self.costs: list[OpCost] = []  # per call, for the roofline estimate
 
     def record(self, op: Any, args: Any, kwargs: dict[str, Any], out: Any) -> None:
         name = str(op)
@@ -128,7 +129,9 @@ class _Tally:
         self.ops.setdefault(name, _Acc()).add(macs, other, nbytes, calls=1)
         for path in set(self.stack):  # a module twice on the stack counts once
             self.modules[path].add(macs, other, nbytes, calls=0)
-        self.peak.after_op(_tensors((args, kwargs)), _tensors(out))
+        inputs, outputs = _tensors((args, kwargs)), _tensors(out)
+        self.costs.append(OpCost(2 * macs + other, nbytes, _precision(inputs, outputs)))
+        self.peak.after_op(inputs, outputs)
 
     def run_fused(self, op: Any, func: Callable[..., Any], args: Any, kwargs: dict[str, Any]) -> Any:
         """Run ``func`` with dispatch counting off and count it as the one op ``op``."""
@@ -160,6 +163,7 @@ class _Tally:
             },
             uncounted_ops=dict(sorted(self.uncounted.items())),
             execution=execution,
+            op_costs=tuple(self.costs),
         )
 
     def _module_stats(self, path: str, module: torch.nn.Module) -> ModuleStats:
@@ -174,6 +178,19 @@ class _Tally:
             a.flops_other,
             a.memory_access,
         )
+
+
+_INT8 = frozenset({torch.int8, torch.uint8, torch.qint8, torch.quint8})
+_HALF = frozenset({torch.float16, torch.bfloat16})
+
+
+def _precision(inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> str:
+    """Which peak of a device profile bounds this call: int8 if any operand is
+    8-bit, fp16 if any is half (float16/bfloat16), else fp32."""
+    dtypes = {t.dtype for t in (*inputs, *outputs)}
+    if dtypes & _INT8:
+        return "int8"
+    return "fp16" if dtypes & _HALF else "fp32"
 
 
 def _param_count(module: torch.nn.Module) -> int:

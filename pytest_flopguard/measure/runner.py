@@ -14,40 +14,46 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, TensorSpec
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.measure.types import Measurement
 from pytest_flopguard.results import ErrorInfo, ModelResult
 
+if TYPE_CHECKING:
+    from pytest_flopguard.measure.roofline import Estimate
+
 MAX_OUTPUT = 4000  # characters of a model's printed output kept in results
 
 
 def measure_model(spec: ModelSpec, root: Path) -> ModelResult:
     """Measure `spec`, never raising for problems in the model or its entry."""
-    entry = {"limits": spec.limits, "tolerance": spec.tolerance, "floor": spec.floor, "limit_lines": spec.limit_lines}
+    entry: dict[str, Any] = {"limits": spec.limits, "tolerance": spec.tolerance, "floor": spec.floor}
+    entry |= {"limit_lines": spec.limit_lines, "variant": spec.variant, "accuracy": spec.accuracy}
     if spec.errors:
         first = spec.errors[0]
         info = ErrorInfo(
             "BudgetError", "; ".join(e.message for e in spec.errors), first.code, first.fix, str(first.location)
         )
-        return ModelResult(error=info, **entry)  # type: ignore[arg-type]
+        return ModelResult(error=info, **entry)
     output = io.StringIO()
     try:
         with _captured(output), _importable(root):
             measurement = _count(spec, root)
     except Exception as exc:  # the user's code: record, don't crash the run
-        return ModelResult(error=_error_info(exc, root), output=_tail(output), **entry)  # type: ignore[arg-type]
+        return ModelResult(error=_error_info(exc, root), output=_tail(output), **entry)
+    estimated = _estimates(measurement, spec)
     return ModelResult(
-        metrics=measurement.metrics(),
+        metrics={**measurement.metrics(), **{f"latency_estimate.{t}": e.seconds for t, e in estimated.items()}},
+        estimate_basis={target: e.basis for target, e in estimated.items()},
         modules=measurement.modules,
         ops=measurement.ops,
         uncounted_ops=measurement.uncounted_ops,
         execution=measurement.execution,
         notes=measurement.notes,
         output=_tail(output),
-        **entry,  # type: ignore[arg-type]
+        **entry,
     )
 
 
@@ -60,7 +66,32 @@ def _count(spec: ModelSpec, root: Path) -> Measurement:
 
     assert spec.model is not None  # the loader guarantees model or onnx
     factory = load_object(spec.model, "model")
-    return count_model(lambda: factory(**spec.kwargs), lambda device, model: make_inputs(spec.inputs, device, model))
+    return count_model(
+        lambda: in_dtype(factory(**spec.kwargs), spec.dtype),
+        lambda device, model: make_inputs(spec.inputs, device, model, spec.dtype),
+    )
+
+
+def in_dtype(model: Any, dtype: str | None) -> Any:
+    """`dtype:` of the budget entry: the model's floating weights and buffers converted to it.
+
+    On the meta device this allocates nothing, so hybrid execution counts a
+    bfloat16 model as cheaply as a float32 one.
+    """
+    if dtype is None:
+        return model
+    import torch
+
+    return model.to(getattr(torch, dtype))
+
+
+def _estimates(measurement: Measurement, spec: ModelSpec) -> dict[str, Estimate]:
+    """The roofline `latency_estimate` of each target its limits name (`roofline.py`)."""
+    if not spec.profiles:
+        return {}
+    from pytest_flopguard.measure.roofline import estimates
+
+    return dict(estimates(measurement, spec.profiles))
 
 
 def load_object(target: str, what: str) -> Callable[..., Any]:
@@ -94,10 +125,16 @@ def load_object(target: str, what: str) -> Callable[..., Any]:
 # --- inputs -------------------------------------------------------------------
 
 
-def make_inputs(spec: InputsSpec, device: Any, model: Any = None) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Synthetic inputs for one forward pass: `(args, kwargs)` on `device`."""
+def make_inputs(
+    spec: InputsSpec, device: Any, model: Any = None, dtype: str | None = None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Synthetic inputs for one forward pass: `(args, kwargs)` on `device`.
+
+    With `dtype`, the floating tensors a `pkg.mod:make_inputs` function returns
+    are converted to it (shapes given in the budget already carry it).
+    """
     if spec.factory is not None:
-        return _from_factory(load_object(spec.factory, "inputs")(), device)
+        return _from_factory(load_object(spec.factory, "inputs")(), device, dtype)
     high = _vocab_size(model)
     args = tuple(_tensor(t, device, high) for t in spec.args)
     kwargs = {name: _tensor(t, device, high) for name, t in spec.kwargs}
@@ -128,11 +165,13 @@ def _vocab_size(model: Any) -> int:
     return max(1, min(sizes)) if sizes else 2
 
 
-def _from_factory(value: Any, device: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _from_factory(value: Any, device: Any, dtype: str | None = None) -> tuple[tuple[Any, ...], dict[str, Any]]:
     import torch
 
     def move(x: Any) -> Any:
-        return x.to(device) if isinstance(x, torch.Tensor) else x
+        if not isinstance(x, torch.Tensor):
+            return x
+        return x.to(device, getattr(torch, dtype)) if dtype and x.is_floating_point() else x.to(device)
 
     if isinstance(value, dict):
         return (), {k: move(v) for k, v in value.items()}

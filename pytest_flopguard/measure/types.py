@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # The FLOP convention travels with every number (STYLE habit 2).
 FLOP_CONVENTION = (
@@ -46,6 +47,14 @@ class ModuleStats:
     memory_access: int
 
 
+class OpCost(NamedTuple):
+    """One op call as the roofline sees it (`roofline.py`)."""
+
+    flops: int  # 2 x macs + flops_other
+    bytes: int  # read + written
+    precision: str  # "fp32", "fp16" or "int8": which peak applies
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Deterministic figures of one forward pass of one model."""
@@ -61,6 +70,8 @@ class Measurement:
     uncounted_ops: Mapping[str, int] = field(default_factory=dict)
     execution: str = "real"  # "meta", "hybrid" or "real"
     notes: tuple[str, ...] = ()
+    # Per op call, in order; empty where the engine only has per-op totals (ONNX).
+    op_costs: tuple[OpCost, ...] = field(default=(), repr=False, compare=False)
 
     def metrics(self) -> dict[str, int]:
         """The SPEC metric keys with integer values (peak_memory when known)."""
@@ -74,3 +85,40 @@ class Measurement:
         if self.peak_memory is not None:
             out["peak_memory"] = self.peak_memory
         return out
+
+
+@dataclass(frozen=True)
+class VersusBase:
+    """Head against base, measured interleaved in one job (`measure/interleave.py`).
+
+    `verdict` is `latency_stats.decide`'s: regressed, ok or inconclusive; a
+    regression stands only if a confirmation in fresh processes flagged it too.
+    """
+
+    verdict: str
+    ratio: float | None  # Hodges-Lehmann head/base
+    low: float | None  # its confidence interval
+    high: float | None
+    confidence: float
+    tolerance: float
+    reason: str
+    confirmed: bool | None = None  # None: no confirmation was needed
+    base_median_s: float | None = None
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Wall time of one forward pass on one device, from many timed samples.
+
+    A sample is the mean of `calls_per_sample` back-to-back calls (enough to
+    last about a millisecond, so the timer's resolution does not matter).
+    """
+
+    median_s: float
+    p10_s: float
+    p90_s: float
+    samples: int
+    threads: int
+    calls_per_sample: int = 1
+    environment: Mapping[str, str] = field(default_factory=dict)
+    versus_base: VersusBase | None = None

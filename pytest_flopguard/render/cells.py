@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pytest_flopguard.budget.units import format_delta, format_percent, format_value
+from pytest_flopguard.budget.units import format_delta, format_number, format_percent, format_resolution, format_value
 from pytest_flopguard.compare.diff import SEVERITY, Comparison, MetricDiff, ModelDiff, Verdict
 from pytest_flopguard.compare.relaxed import Relaxation
+from pytest_flopguard.compare.scaling import ScalingNote
 from pytest_flopguard.metrics import metric_of
 
 ICONS = {
@@ -23,7 +24,15 @@ ICONS = {
     Verdict.REMOVED: "➖",
     Verdict.ERROR: "💥",
     Verdict.NOT_RUN: "⏭️",
+    Verdict.INCONCLUSIVE: "❔",
+    Verdict.SKIPPED: "⏸️",
 }
+
+LATENCY_LEGEND = (
+    "measured: wall time of one forward pass on this runner (median of many samples); "
+    "estimated: a roofline from the counted FLOPs and bytes at a device profile's peak figures, "
+    "a lower bound, not a measurement"
+)
 
 
 def value(row: MetricDiff, which: str) -> str:
@@ -109,3 +118,53 @@ def base_error_line(model: ModelDiff) -> str:
         return ""
     code = f" [{err.code}]" if err.code else ""
     return f"base could not be measured ({err.type}: {err.message}{code}); head checked against its limits only"
+
+
+def metric_label(row: MetricDiff) -> str:
+    """`latency.cpu (measured)` / `latency_estimate.t4 (estimated)`: never to be confused."""
+    name = row.key.partition(".")[0]
+    if name == "latency":
+        return f"{row.key} (measured)"
+    if name == "latency_estimate":
+        return f"{row.key} (estimated)"
+    return row.key
+
+
+def latency_lines(model: ModelDiff) -> list[str]:
+    """How each latency figure of a model was measured or estimated, and judged."""
+    lines = []
+    for row in model.metrics:
+        name, _, device = row.key.partition(".")
+        if name == "latency":
+            lines.append(f"{row.key} measured: {_measured(model, device, row)}")
+        elif name == "latency_estimate" and model.head is not None and device in model.head.estimate_basis:
+            lines.append(f"{row.key} estimated: {model.head.estimate_basis[device]}")
+    return lines
+
+
+def _measured(model: ModelDiff, device: str, row: MetricDiff) -> str:
+    if row.verdict == Verdict.SKIPPED:
+        return f"skipped: {row.note}"
+    stats = model.head.latency.get(device) if model.head is not None else None
+    parts = []
+    if stats is not None:
+        env = stats.environment
+        where = env.get("gpu") or env.get("cpu") or "?"
+        parts.append(
+            f"median {format_value('time', stats.median_s)}, "
+            f"p10–p90 {format_value('time', stats.p10_s)}–{format_value('time', stats.p90_s)}, "
+            f"{stats.samples} samples, {stats.threads} thread(s), {where}, torch {env.get('torch', '?')}"
+        )
+    if row.note:
+        parts.append(row.note)
+    return "; ".join(parts) or "measured"
+
+
+def scaling_line(note: ScalingNote) -> str:
+    """`detector (bf16): FLOPs x4.6 from 640 to 1280, for x4 the pixels: ...` (the scaling check)."""
+    family = f"{note.family} ({note.group})" if note.group else note.family
+    sizes = f"from {format_resolution(note.small)} to {format_resolution(note.large)}"
+    return (
+        f"{family}: FLOPs ×{format_number(note.flops_ratio)} {sizes}, for ×{format_number(note.pixel_ratio)} the pixels: "
+        "they grow faster than the pixel count, a sign of a resolution-dependent layer (e.g. global attention)"
+    )

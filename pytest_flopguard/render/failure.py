@@ -25,6 +25,8 @@ def _metric_line(row: MetricDiff, model: ModelDiff, budget_file: str | None) -> 
     else:
         tolerance = format_percent(row.tolerance or 0)
         text = f"{row.key} regressed: {format_value(kind, row.base or 0)} -> {head}, {cells.delta(row)}, tolerance {tolerance}"
+    if row.note:
+        text += f"; {row.note}"
     line = model.head.limit_lines.get(row.key) if model.head else None
     if line and budget_file:
         text += f" ({budget_file}:{line})"

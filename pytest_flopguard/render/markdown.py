@@ -13,6 +13,7 @@ from pytest_flopguard.budget.units import format_bytes, format_count, format_del
 from pytest_flopguard.compare.diff import SEVERITY, Comparison, MetricDiff, ModelDiff, Verdict
 from pytest_flopguard.measure.types import FLOP_CONVENTION, ModuleStats
 from pytest_flopguard.render import cells
+from pytest_flopguard.render.chart import MAX_MODELS, flops_chart
 
 MARKER = "<!-- pytest-flopguard:report -->"
 MAX_CHARS = 65_536  # GitHub refuses longer comment bodies
@@ -57,24 +58,27 @@ class _Plan:
     details: bool = True
     collapse_unchanged: bool = False
     max_rows: int | None = None  # last resort: table rows of changed models
+    chart: bool = True  # the Mermaid FLOPs chart is detail too: it goes before any table row
 
 
 # Ever less detail, until the report fits.
 _PLANS = (
     _Plan(),
     _Plan(details=False),
+    _Plan(details=False, chart=False),
     _Plan(details=True, collapse_unchanged=True),
     _Plan(details=False, collapse_unchanged=True),
+    _Plan(details=False, collapse_unchanged=True, chart=False),
 )
 
 
 def _fit_rows(comparison: Comparison, max_chars: int) -> str:
     """Binary search for the most table rows that fit (failing models first)."""
     low, high = 0, sum(len(m.metrics) or 1 for m in comparison.models)
-    best = _render(comparison, _Plan(details=False, collapse_unchanged=True, max_rows=0))
+    best = _render(comparison, _Plan(details=False, collapse_unchanged=True, max_rows=0, chart=False))
     while low <= high:
         mid = (low + high) // 2
-        text = _render(comparison, _Plan(details=False, collapse_unchanged=True, max_rows=mid))
+        text = _render(comparison, _Plan(details=False, collapse_unchanged=True, max_rows=mid, chart=False))
         if len(text) <= max_chars:
             best, low = text, mid + 1
         else:
@@ -100,7 +104,10 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
         worst_first = sorted(keep, key=lambda i: SEVERITY.index(pairs[i][0].verdict))  # failing models stay
         keep = sorted(worst_first[: plan.max_rows])
     rows, omitted_rows = [pairs[i] for i in keep], len(pairs) - len(keep)
-    details = [(m, _moves(m)) for m in comparison.models if _worth_detail(m)]
+    chart = flops_chart(comparison)
+    details = [
+        (m, moves) for m in comparison.models if _worth_detail(m) for moves in [_moves(m)] if moves or _uncounted(m)
+    ]
     return env.get_template("report.md.j2").render(
         marker=MARKER,
         comparison=comparison,
@@ -113,7 +120,12 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
         rows=_first_of_model(rows),
         unchanged=unchanged,
         details=details if plan.details else [],
-        trimmed=_trim_notes(len(details) if not plan.details else 0, len(unchanged), omitted_rows),
+        latency=[(m, lines) for m in comparison.models if (lines := cells.latency_lines(m))],
+        trimmed=_trim_notes(len(details) if not plan.details else 0, len(unchanged), omitted_rows)
+        + (["the FLOPs chart"] if chart is not None and not plan.chart else []),
+        chart=chart if plan.chart else None,
+        max_chart=MAX_MODELS,
+        scaling=[cells.scaling_line(note) for note in comparison.scaling],
     )
 
 
@@ -143,6 +155,10 @@ def _trim_notes(details: int, unchanged: int, rows: int) -> list[str]:
     if rows:
         notes.append(f"{rows} more table row(s)")
     return notes
+
+
+def _uncounted(model: ModelDiff) -> bool:
+    return model.head is not None and bool(model.head.uncounted_ops)
 
 
 def _worth_detail(model: ModelDiff) -> bool:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pytest_flopguard.budget.units import format_bytes, format_count
-from pytest_flopguard.compare.diff import Comparison, ModelDiff
+from pytest_flopguard.budget.units import format_bytes, format_count, format_delta
+from pytest_flopguard.compare.diff import Comparison, ModelDiff, Verdict
 from pytest_flopguard.render import cells
 from pytest_flopguard.results import ModelResult
 
@@ -32,7 +32,40 @@ def render_table(comparison: Comparison, color: bool = False) -> list[str]:
     lines += [f"  {m.name}: {cells.error_line(m)}" for m in comparison.models if m.error]
     lines += [f"  {m.name}: {cells.base_error_line(m)}" for m in comparison.models if m.base_error]
     lines += _uncounted(comparison)
+    lines += [f"  {cells.scaling_line(note)}" for note in comparison.scaling]
+    lines += _module_changes(comparison)
+    lines += [f"  {m.name}: {line}" for m in comparison.models for line in cells.latency_lines(m)]
     return lines
+
+
+def _module_changes(comparison: Comparison, top: int = 3) -> list[str]:
+    """Which layers did it: per regressed or over-limit model with a base, the modules that grew most."""
+    lines = []
+    for model in comparison.models:
+        if model.verdict in (Verdict.REGRESSED, Verdict.OVER_LIMIT) and (grown := _grown(model)):
+            listed = ", ".join(_growth(path, macs, params) for macs, params, path in grown[:top])
+            lines.append(f"  {model.name}: largest module changes: {listed}")
+    return lines
+
+
+def _grown(model: ModelDiff) -> list[tuple[int, int, str]]:
+    """(MACs growth, params growth, path) of the modules that grew, most MACs first (inclusive figures)."""
+    if model.base is None or model.head is None:
+        return []
+    base = {m.path: m for m in model.base.modules}
+    grown = []
+    for m in model.head.modules:
+        old = base.get(m.path)
+        growth = (m.macs - (old.macs if old else 0), m.params - (old.params if old else 0))
+        if m.path and growth > (0, 0):  # the root is the table's row already
+            grown.append((*growth, m.path))
+    return sorted(grown, key=lambda g: (-g[0], -g[1], g[2]))
+
+
+def _growth(path: str, macs: int, params: int) -> str:
+    if macs:
+        return f"{path} {format_delta('count', macs)} MACs"
+    return f"{path} {format_delta('count', params)} params"
 
 
 def _paint(line: str, verdict: str) -> str:
@@ -57,7 +90,7 @@ def _model_rows(model: ModelDiff, comparison: Comparison) -> list[list[str]]:
     for i, row in enumerate(model.metrics):
         full = [
             model.name if i == 0 else "",
-            row.key,
+            cells.metric_label(row),
             cells.value(row, "base"),
             cells.value(row, "head"),
             cells.delta(row),

@@ -1,0 +1,133 @@
+"""`flopguard pre-commit FILE...`: the deterministic checks the staged files can affect.
+
+Which models a file can affect is decided without importing torch or the
+models: the budget file itself affects every model; an `.onnx` file the
+models that name it; a `.py` file the models whose factory module (or
+`inputs:` function module) is that file or imports it, directly or through
+other modules within the budget's folder, read statically with `ast`. A
+package's `__init__.py` counts as imported by its modules. When no model is
+affected the hook exits 0 at once, and torch is never imported.
+
+Affected models are measured against their limits, deterministic metrics
+only: latency limits are left out (a commit hook must be fast and must not
+depend on how busy the laptop is).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
+
+from pytest_flopguard.budget.schema import Budget, ModelSpec
+from pytest_flopguard.metrics import metric_of
+
+T = TypeVar("T")
+
+
+def affected_models(budget: Budget, files: Iterable[Path]) -> list[str]:
+    """Names of the models (budget order) that any of `files` can change."""
+    changed = {f.resolve() for f in files}
+    if budget.path.resolve() in changed:
+        return [m.name for m in budget.models]
+    root = budget.root.resolve()
+    return [m.name for m in budget.models if changed & _depends_on(m, root)]
+
+
+def _depends_on(spec: ModelSpec, root: Path) -> frozenset[Path]:
+    if spec.onnx is not None:
+        return frozenset({(root / spec.onnx).resolve()})
+    targets = [t for t in (spec.model, spec.inputs.factory) if t]
+    found: set[Path] = set()
+    for target in targets:
+        found |= module_closure(root, target.partition(":")[0])
+    return frozenset(found)
+
+
+def module_closure(root: Path, module: str) -> frozenset[Path]:
+    """Files under `root` that importing `module` runs: it, its packages, and what they import."""
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        for path in _files_of(root, name):
+            if path not in seen:
+                seen.add(path)
+                todo.extend(_imports(path, _package_of(root, path)))
+    return frozenset(seen)
+
+
+def _files_of(root: Path, module: str) -> list[Path]:
+    """The file of `module` under root, and the `__init__.py` of each package above it."""
+    parts = module.split(".")
+    found = []
+    for depth in range(1, len(parts) + 1):
+        base = root.joinpath(*parts[:depth])
+        for candidate in (base / "__init__.py", base.with_suffix(".py")):
+            if candidate.is_file():
+                found.append(candidate.resolve())
+                break
+    return found
+
+
+def _package_of(root: Path, path: Path) -> str:
+    """The package a file's relative imports resolve against: its folder, as a dotted name."""
+    return ".".join(path.relative_to(root).parent.parts)
+
+
+def _imports(path: Path, package: str) -> tuple[str, ...]:
+    """Module names a file imports (absolute; `from x import y` also tries `x.y`)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return ()  # the measurement reports the error; selection stays quiet
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node.module, node.level, package)
+            if base is not None:
+                names.append(base)
+                names.extend(f"{base}.{alias.name}" if base else alias.name for alias in node.names)
+    return tuple(n for n in names if n)
+
+
+def _absolute(module: str | None, level: int, package: str) -> str | None:
+    if level == 0:
+        return module
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts):
+        return None  # beyond the top: Python raises ImportError, nothing to follow
+    anchor = parts[: len(parts) - (level - 1)]
+    return ".".join([*anchor, *([module] if module else [])])
+
+
+def deterministic_only(budget: Budget, names: Sequence[str]) -> Budget:
+    """The budget with only `names`, and without limits on noisy metrics (latency)."""
+    keep = set(names)
+    models = tuple(_without_noise(m) for m in budget.models if m.name in keep)
+    return replace(budget, models=models)
+
+
+def _without_noise(spec: ModelSpec) -> ModelSpec:
+    return replace(
+        spec,
+        limits=_quiet(spec.limits),
+        tolerance=_quiet(spec.tolerance),
+        floor=_quiet(spec.floor),
+        limit_lines=_quiet(spec.limit_lines),
+    )
+
+
+def _quiet(mapping: Mapping[str, T]) -> dict[str, T]:
+    return {k: v for k, v in mapping.items() if _known_deterministic(k)}
+
+
+def _known_deterministic(key: str) -> bool:
+    try:
+        return metric_of(key).deterministic
+    except KeyError:
+        return False
