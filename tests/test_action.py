@@ -115,14 +115,14 @@ def test_regression_pr_fails_comments_once_and_writes_outputs(
     assert "classifier: largest module changes: stage2 " in check.stdout
     assert run.outputs["regressions"] == "1"
     results = json.loads(Path(run.outputs["results"]).read_text())
-    assert set(results["models"]) == {"classifier", "tiny_gpt"}
+    assert set(results["models"]) == {"classifier", "detector", "tiny_gpt"}
     assert (
         json.loads(Path(run.outputs["base-results"]).read_text())["git"]["ref"] == event["pull_request"]["base"]["sha"]
     )  # type: ignore[index]
     assert Path(run.outputs["report"]).read_text().startswith(MARKER)
 
     summary = run.summary.read_text()
-    assert "flopguard FAILED: 1 regressed, 1 ok" in summary and "stage2" in summary
+    assert "flopguard FAILED: 1 regressed, 2 ok" in summary and "stage2" in summary
 
     bodies = comments_of(github)
     assert len(bodies) == 1 and bodies[0].startswith(MARKER) and "🔺 regressed" in bodies[0]
@@ -137,7 +137,7 @@ def test_clean_pr_passes_and_updates_the_same_comment(repo: Path, tmp_path: Path
     run = run_action(repo, tmp_path, github, event=checkout_pull_request(repo, "docs"))
     assert run.code == 0, run.job.log()
     assert run.outputs["regressions"] == "0"
-    assert "flopguard passed: 2 ok" in run.summary.read_text()
+    assert "flopguard passed: 3 ok" in run.summary.read_text()
     bodies = comments_of(github)
     assert len(bodies) == 1 and "✅ flopguard passed" in bodies[0]
 

@@ -29,16 +29,16 @@ def test_cli_baseline_writes_results_and_check_diffs_against_it(example_copy: Pa
     proc = run_cli("baseline", cwd=example_copy)
     assert proc.returncode == 0, proc.stderr
     written = example_copy / "flopguard-baseline.json"
-    assert f"flopguard: baseline written to {written} (2 models)" in proc.stdout
+    assert f"flopguard: baseline written to {written} (3 models)" in proc.stdout
     assert budget.read_bytes() == original
     data = json.loads(written.read_text())
-    assert data["schema"] == 1 and sorted(data["models"]) == ["classifier", "tiny_gpt"]
+    assert data["schema"] == 1 and sorted(data["models"]) == ["classifier", "detector", "tiny_gpt"]
     assert data["models"]["classifier"]["limits"]["flops"] == 600_000_000
 
     widen(budget)
     proc = run_cli("check", "--baseline", "flopguard-baseline.json", "--model", "classifier", cwd=example_copy)
     assert proc.returncode == 1
-    assert "flopguard FAILED: 1 regressed, 1 not-run" in proc.stdout
+    assert "flopguard FAILED: 1 regressed, 2 not-run" in proc.stdout
 
     # A partial rewrite keeps the figures of the models it did not measure.
     proc = run_cli("baseline", "--model", "classifier", "--write", "flopguard-baseline.json", cwd=example_copy)
@@ -57,20 +57,20 @@ def repo(pytester: pytest.Pytester) -> pytest.Pytester:
 def test_pytest_update_writes_the_baseline_never_the_budget(repo: pytest.Pytester) -> None:
     budget = repo.path / "flopguard.yaml"
     result = repo.runpytest_subprocess("--flopguard", "--flopguard-update")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["flopguard: baseline written to *flopguard-baseline.json"])
     first = json.loads((repo.path / "flopguard-baseline.json").read_text())
 
     widen(budget)
     widened = budget.read_bytes()
     result = repo.runpytest_subprocess("--flopguard", "--flopguard-baseline", "flopguard-baseline.json")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
 
     # Updating accepts the growth: the old baseline is not a verdict, only rewritten.
     result = repo.runpytest_subprocess(
         "--flopguard", "--flopguard-update", "--flopguard-baseline", "flopguard-baseline.json", "-k", "classifier"
     )
-    result.assert_outcomes(passed=1, deselected=1)
+    result.assert_outcomes(passed=1, deselected=2)
     second = json.loads((repo.path / "flopguard-baseline.json").read_text())
     assert second["models"]["tiny_gpt"] == first["models"]["tiny_gpt"]
     assert second["models"]["classifier"]["metrics"]["macs"] > first["models"]["classifier"]["metrics"]["macs"]

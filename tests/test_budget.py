@@ -15,14 +15,24 @@ DATA = Path(__file__).parent / "data" / "budgets"
 
 def test_example_budget_loads(example_copy: Path) -> None:
     budget = load_budget(example_copy / "flopguard.yaml")
-    assert [m.name for m in budget.models] == ["classifier", "tiny_gpt"]
+    assert [m.name for m in budget.models] == ["classifier", "tiny_gpt", "detector"]
     classifier = budget.model("classifier")
     assert classifier.model == "models.vision:build_classifier"
     assert classifier.kwargs == {"width": 32, "num_classes": 10}
     assert classifier.inputs == InputsSpec(args=(TensorSpec((1, 3, 64, 64)),))
-    assert classifier.limits == {"flops": 600_000_000, "params": 1_000_000, "memory_access": 40_000_000}
+    assert classifier.limits == {
+        "flops": 600_000_000,
+        "params": 1_000_000,
+        "memory_access": 40_000_000,
+        "latency_estimate.jetson-orin-nano": 0.002,
+    }
     assert classifier.tolerance == {"memory_access": 0.005}  # from defaults
-    assert classifier.limit_lines == {"flops": 13, "params": 14, "memory_access": 15}
+    assert classifier.limit_lines == {
+        "flops": 13,
+        "params": 14,
+        "memory_access": 15,
+        "latency_estimate.jetson-orin-nano": 16,
+    }
     gpt = budget.model("tiny_gpt")
     assert gpt.inputs.kwargs == (("input_ids", TensorSpec((1, 128), "int64")),)
     assert budget.errors == ()

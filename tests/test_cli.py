@@ -47,7 +47,7 @@ def test_check_over_limit_exits_1(example_copy: Path) -> None:
     edit(example_copy / "flopguard.yaml", "flops: 600M", "flops: 1K")
     proc = run_cli("check", "--markdown", "report.md", cwd=example_copy)
     assert proc.returncode == 1, proc.stderr
-    assert "flopguard FAILED: 1 over-limit, 1 ok" in proc.stdout
+    assert "flopguard FAILED: 1 over-limit, 2 ok" in proc.stdout
     assert "over-limit" in (example_copy / "report.md").read_text()
 
 
@@ -69,7 +69,7 @@ def test_compare_identical_files_passes(example_copy: Path) -> None:
     assert run_cli("measure", "--json", "a.json", cwd=example_copy).returncode == 0
     proc = run_cli("compare", "a.json", "a.json", cwd=example_copy)
     assert proc.returncode == 0
-    assert "flopguard passed: 2 ok" in proc.stdout
+    assert "flopguard passed: 3 ok" in proc.stdout
 
 
 def test_explain_prints_module_tree(example_copy: Path) -> None:

@@ -20,7 +20,7 @@ def test_demo_catches_the_regression_and_names_the_layer(tmp_path: Path) -> None
     assert "flopguard demo: a scratch git repository made from example_repo" in out
     assert "+ self.stage2 = BasicBlock(width, 3 * width, 2)" in out
     assert "$ flopguard check --base main --markdown" in out
-    assert "flopguard FAILED: 1 regressed, 1 ok" in out
+    assert "flopguard FAILED: 1 regressed, 2 ok" in out
     regressed = [line.split() for line in out.splitlines() if line.rstrip().endswith("regressed")]
     assert regressed[0][:2] == ["classifier", "macs"]
     assert "  classifier: largest module changes: stage2 +" in out

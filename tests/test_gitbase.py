@@ -109,7 +109,7 @@ def test_widened_layer_regresses_and_the_second_run_uses_the_cache(repo: Path, t
     first_s = time.monotonic() - started
     assert first.returncode == 1, first.stderr
     assert f"measuring the base main (merge-base {short(repo, 'main')}) in a temporary worktree" in first.stderr
-    assert "flopguard FAILED: 1 regressed, 1 ok" in first.stdout
+    assert "flopguard FAILED: 1 regressed, 2 ok" in first.stdout
     assert f"base main {short(repo, 'main')} → head feature {short(repo, 'HEAD')}" in first.stdout
     macs = row(first.stdout, "classifier", "macs")
     assert macs[0] == "macs" and macs[-1] == "regressed" and macs[3].startswith("+"), macs
@@ -164,7 +164,7 @@ def test_unchanged_models_pass_on_a_dirty_tree_left_as_it_was(repo: Path) -> Non
 
     proc = run_cli("check", "--base", "main", cwd=repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "flopguard passed: 2 ok (head has uncommitted changes)" in proc.stdout
+    assert "flopguard passed: 3 ok (head has uncommitted changes)" in proc.stdout
     assert "→ head main" in proc.stdout and "(uncommitted changes)" in proc.stdout
     assert snapshot(repo) == before
     assert {p: p.read_bytes() for p in contents} == contents
@@ -183,15 +183,16 @@ def test_new_removed_and_relaxed_limits_are_shown(repo: Path, tmp_path: Path) ->
     report = tmp_path / "report.md"
     proc = run_cli("check", "--base", "main", "--markdown", str(report), cwd=repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "flopguard passed: 1 new, 1 removed, 1 ok" in proc.stdout
+    assert "flopguard passed: 1 new, 1 removed, 2 ok" in proc.stdout
     assert row(proc.stdout, "gpt", "macs")[-1] == "new"
     assert row(proc.stdout, "tiny_gpt", "macs")[-1] == "removed"
     lines = proc.stdout.splitlines()
-    assert lines[2] == "⚠️  BUDGET RELAXED by this change (3): review before merging"
-    assert lines[3:6] == [
+    assert lines[2] == "⚠️  BUDGET RELAXED by this change (4): review before merging"
+    assert lines[3:7] == [
         "  ⚠️  classifier: flops limit 600M → 900M",
         "  ⚠️  classifier: params limit 1M → none",
         "  ⚠️  classifier: memory_access tolerance 0.5% → 5%",
+        "  ⚠️  detector: memory_access tolerance 0.5% → 5%",  # the default covers every model
     ]
     markdown = report.read_text()
     assert "### ⚠️ budget relaxed" in markdown

@@ -706,14 +706,10 @@ def test_importing_the_plugin_and_runner_does_not_import_onnx(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_measure_counts_good_onnx_and_reports_the_corrupt_one(example_copy: Path) -> None:
-    models = example_copy / "models"
-    onnx_models.write_example_onnx(models / "detector.onnx", dynamo=False)
+    models = example_copy / "models"  # example_repo ships models/detector.onnx (the same CNN)
     (models / "broken.onnx").write_bytes(b"\xff" * 64)
     with (example_copy / "flopguard.yaml").open("a") as f:
-        f.write(
-            "\n  detector:\n    onnx: models/detector.onnx\n    inputs: {input0: [1, 3, 32, 32]}\n"
-            "\n  broken:\n    onnx: models/broken.onnx\n    inputs: [[1, 3, 32, 32]]\n"
-        )
+        f.write("\n  broken:\n    onnx: models/broken.onnx\n    inputs: [[1, 3, 32, 32]]\n")
     proc = run_cli("measure", "--json", "out.json", cwd=example_copy)
     data = json.loads((example_copy / "out.json").read_text())["models"]
     assert data["detector"]["error"] is None

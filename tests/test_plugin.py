@@ -35,13 +35,13 @@ def set_limit(root: Path, old: str, new: str) -> None:
 
 def test_example_passes_with_one_item_per_model(repo: pytest.Pytester) -> None:
     result = repo.runpytest_subprocess("--flopguard", "-v")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
             "flopguard.yaml::classifier PASSED*",
             "flopguard.yaml::tiny_gpt PASSED*",
             "*= flopguard =*",
-            "flopguard passed: 2 ok",
+            "flopguard passed: 3 ok",
             "model*metric*head*limit*verdict",
             "classifier*macs*",
         ]
@@ -51,12 +51,12 @@ def test_example_passes_with_one_item_per_model(repo: pytest.Pytester) -> None:
 def test_over_limit_names_metric_figure_and_limit(repo: pytest.Pytester) -> None:
     set_limit(repo.path, "flops: 600M", "flops: 1K")
     result = repo.runpytest_subprocess("--flopguard")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*classifier: 1 metric(s) failed",
             "*flops * is over its limit 1K (*% of it) (flopguard.yaml:13)",
-            "flopguard FAILED: 1 over-limit, 1 ok",
+            "flopguard FAILED: 1 over-limit, 2 ok",
         ]
     )
 
@@ -70,11 +70,11 @@ def test_without_flag_the_plugin_is_inert(repo: pytest.Pytester) -> None:
 
 def test_k_selects_models_and_reports_others_not_run(repo: pytest.Pytester) -> None:
     result = repo.runpytest_subprocess("--flopguard", "-k", "tiny_gpt", "--flopguard-json", "out.json")
-    result.assert_outcomes(passed=1, deselected=1)
-    result.stdout.fnmatch_lines(["flopguard passed: 1 not-run, 1 ok"])
+    result.assert_outcomes(passed=1, deselected=2)
+    result.stdout.fnmatch_lines(["flopguard passed: 2 not-run, 1 ok"])
     data = json.loads((repo.path / "out.json").read_text())
     assert list(data["models"]) == ["tiny_gpt"]
-    assert data["budget_models"] == ["classifier", "tiny_gpt"]
+    assert data["budget_models"] == ["classifier", "tiny_gpt", "detector"]
 
 
 def test_budget_outside_testpaths_is_still_collected(repo: pytest.Pytester) -> None:
@@ -82,14 +82,14 @@ def test_budget_outside_testpaths_is_still_collected(repo: pytest.Pytester) -> N
     (repo.path / "tests").mkdir()
     repo.makepyfile(**{"tests/test_x": "def test_x():\n    pass\n"})
     result = repo.runpytest_subprocess("--flopguard")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
 
 
 def test_json_and_markdown_outputs(repo: pytest.Pytester) -> None:
     result = repo.runpytest_subprocess(
         "--flopguard", "--flopguard-json", "r/results.json", "--flopguard-markdown", "r/report.md"
     )
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     data = json.loads((repo.path / "r" / "results.json").read_text())
     for name in ("classifier", "tiny_gpt"):
         metrics = data["models"][name]["metrics"]
@@ -100,20 +100,20 @@ def test_json_and_markdown_outputs(repo: pytest.Pytester) -> None:
 
 
 def test_baseline_regression_fails_the_item(repo: pytest.Pytester) -> None:
-    repo.runpytest_subprocess("--flopguard", "--flopguard-json", "base.json").assert_outcomes(passed=2)
+    repo.runpytest_subprocess("--flopguard", "--flopguard-json", "base.json").assert_outcomes(passed=3)
     widened = repo.path / "flopguard.yaml"
     widened.write_text(widened.read_text().replace("width: 32", "width: 36"))
     result = repo.runpytest_subprocess("--flopguard", "--flopguard-baseline", "base.json")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
-        ["*macs regressed: * -> *, +* (+*%), tolerance 0%", "flopguard FAILED: 1 regressed, 1 ok"]
+        ["*macs regressed: * -> *, +* (+*%), tolerance 0%", "flopguard FAILED: 1 regressed, 2 ok"]
     )
 
 
 def test_config_error_fails_that_model_only(repo: pytest.Pytester) -> None:
     set_limit(repo.path, "flops: 600M", "flopz: 600M")
     result = repo.runpytest_subprocess("--flopguard")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*classifier: could not be measured: BudgetError at flopguard.yaml:13 models.classifier.limits.flopz: unknown key 'flopz'; did you mean 'flops'? [[]FG107[]]*"
@@ -133,7 +133,7 @@ def test_model_exception_is_reported_on_that_model(repo: pytest.Pytester) -> Non
     budget = repo.path / "flopguard.yaml"
     budget.write_text(budget.read_text() + "  broken:\n    model: models.broken:build\n    inputs: [[1, 4]]\n")
     result = repo.runpytest_subprocess("--flopguard")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*broken: could not be measured: ValueError at models/broken.py:2: no such width"])
 
 
@@ -165,7 +165,7 @@ def test_import_error_names_module_and_fix(repo: pytest.Pytester) -> None:
     budget = repo.path / "flopguard.yaml"
     budget.write_text(budget.read_text() + "  ghost:\n    model: models.nothere:build\n    inputs: [[1, 4]]\n")
     result = repo.runpytest_subprocess("--flopguard")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*ghost: could not be measured: FlopguardError: cannot import 'models.nothere' for model 'models.nothere:build':"

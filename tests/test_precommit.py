@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
-        (["flopguard.yaml"], ["classifier", "tiny_gpt"]),
+        (["flopguard.yaml"], ["classifier", "tiny_gpt", "detector"]),
         (["models/vision.py"], ["classifier"]),
         (["models/text.py"], ["tiny_gpt"]),
         (["models/__init__.py"], ["classifier", "tiny_gpt"]),  # run by every `import models.x`

@@ -333,7 +333,7 @@ def test_fork_pull_request_is_found_by_its_head_commit(
     # GitHub leaves workflow_run.pull_requests empty for a fork's pull request.
     code, job = comment_from_workflow_run(tmp_path / "comment", github, artifacts, head, [])
     assert code == 0, job.log()
-    assert [c["body"].splitlines()[1] for c in github.comments] == ["## ❌ flopguard FAILED: 1 regressed, 1 ok"]
+    assert [c["body"].splitlines()[1] for c in github.comments] == ["## ❌ flopguard FAILED: 1 regressed, 2 ok"]
     assert ("GET", "/repos/octo/models/pulls?state=open&page=3") in github.log  # found on the last page
 
 
@@ -437,15 +437,15 @@ def test_sharded_matrix_merges_into_one_report(repo: Path, tmp_path: Path, githu
         assert code == 0, job.log()  # shards do not decide
         head = json.loads((artifacts.store / f"flopguard-shard-{shard}" / "head.json").read_text())
         measured += list(head["models"])
-    assert sorted(measured) == ["classifier", "tiny_gpt"], "each model in exactly one shard"
+    assert sorted(measured) == ["classifier", "detector", "tiny_gpt"], "each model in exactly one shard"
 
     workspace = tmp_path / "report-workspace"
     workspace.mkdir()
     code, job = run_job(workflow, "report", workspace, tmp_path / "report", github.url, "pull_request", event, uses)
     assert code == 1, job.log()
-    assert "merged 3 results files (2 models)" in job.log()
+    assert "merged 3 results files (3 models)" in job.log()
     bodies = [c["body"] for c in github.comments]
-    assert len(bodies) == 1 and "FAILED: 1 regressed, 1 ok" in bodies[0]
+    assert len(bodies) == 1 and "FAILED: 1 regressed, 2 ok" in bodies[0]
 
 
 # --- the commands behind the workflows: shards, merge, step outputs -------------------------
