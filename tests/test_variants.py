@@ -543,3 +543,17 @@ def test_k_selects_only_the_640_variants(pytester: pytest.Pytester) -> None:
     assert sorted(data["models"]) == ["det[640-bf16]", "det[640-fp32]"]
     assert data["models"]["det[640-bf16]"]["variant"]["dtype"] == "bfloat16"
     assert len(data["budget_models"]) == 4
+
+
+def test_a_dtype_variant_is_timed_in_its_dtype(tmp_path: Path) -> None:
+    from pytest_flopguard.budget.loader import load_budget
+    from pytest_flopguard.measure.latency import load_bench
+
+    (tmp_path / "fg_timed_net.py").write_text("import torch\n\ndef build():\n    return torch.nn.Linear(8, 8)\n")
+    budget = tmp_path / "flopguard.yaml"
+    budget.write_text(
+        "version: 1\nmodels:\n  net:\n    model: fg_timed_net:build\n    inputs: [[2, 8]]\n    dtype: [float32, bfloat16]\n"
+    )
+    spec = load_budget(budget).model("net[bf16]")
+    out = load_bench(spec, tmp_path, "cpu").call()  # float32 inputs into bf16 weights would raise
+    assert out.dtype == torch.bfloat16

@@ -99,17 +99,17 @@ class Bench:
 
 def load_bench(spec: ModelSpec, root: Path, device: str) -> Bench:
     """Build `spec`'s model with real (random, seeded) weights on `device`, and its inputs."""
-    from pytest_flopguard.measure.runner import _importable, load_object, make_inputs
+    from pytest_flopguard.measure.runner import _importable, in_dtype, load_object, make_inputs
 
     assert spec.model is not None  # ONNX models are not timed
     with _importable(root):
         factory = load_object(spec.model, "model")
         torch.manual_seed(0)
         with torch.device(device):
-            model = factory(**spec.kwargs)
+            model = in_dtype(factory(**spec.kwargs), spec.dtype)  # a dtype variant is timed in its dtype
         model.eval()
         torch.manual_seed(0)
-        args, kwargs = make_inputs(spec.inputs, torch.device(device), model)
+        args, kwargs = make_inputs(spec.inputs, torch.device(device), model, spec.dtype)
     return Bench(model, tuple(args), dict(kwargs), device)
 
 
