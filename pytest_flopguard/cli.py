@@ -28,7 +28,9 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words  # accepted anywhere on the command line
+    args = parser.parse_args([w for w in words if w != "--debug"])
     try:
         return int(args.run(args))
     except FlopguardError as exc:
@@ -43,6 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `flopguard measure | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush quiet
         return EXIT_OK
+    except Exception as exc:  # our bug, not the user's input: one line, exit 2 (1 means "regression")
+        if debug:
+            raise
+        _say(f"flopguard: internal error: {type(exc).__name__}: {exc}")
+        _say("flopguard: this is a bug in pytest-flopguard; rerun with --debug and report the traceback")
+        return EXIT_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="flopguard", description="Gate ML models on FLOPs, parameters, memory traffic and latency."
     )
     parser.add_argument("--version", action="version", version=f"pytest-flopguard {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an internal error, show its traceback (anywhere on the line)"
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     measure = sub.add_parser("measure", help="measure the budget's models and print their figures")
@@ -115,6 +126,9 @@ def _budget_args(parser: argparse.ArgumentParser, json: bool = True) -> None:
     if json:
         parser.add_argument("--json", metavar="OUT", help="write the results JSON here")
     parser.add_argument("--model", metavar="NAME", action="append", help="measure only this model (repeatable)")
+    from pytest_flopguard.isolation import add_isolation_args
+
+    add_isolation_args(parser)
 
 
 def _latency_args(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +172,9 @@ def _load_gate(args: argparse.Namespace, base_file: str | None = None) -> Gate:
         _say(f"flopguard: error: {error}")
     base = read_results(base_file) if base_file else None
     gate = Gate(budget, base=base, latency=_latency_options(args))
+    from pytest_flopguard.isolation import pool_for
+
+    gate.pool = pool_for(args)  # started now: torch loads in the worker while we go on
     if getattr(args, "require_under", None):
         head = Path(args.head_checkout).resolve() if args.head_checkout else None
         gate.guard = ImportGuard(Path(args.require_under).resolve(), head)
@@ -176,23 +193,23 @@ def _selected(args: argparse.Namespace, gate: Gate) -> list[str]:
             f"no model named {', '.join(map(repr, unknown))} in {gate.budget.display}",
             fix=f"use one of: {', '.join(known)}",
         )
-    return cli_ci.selected(args, names)
+    return cli_ci.selected(args, names, gate.budget.path)
 
 
 def _run_models(args: argparse.Namespace, base_file: str | None = None, gate: Gate | None = None) -> Gate:
     gate = gate or _load_gate(args, base_file)
     names = _selected(args, gate)
     show = sys.stderr.isatty() and not os.environ.get("CI")
-    for i, name in enumerate(names, 1):
-        if show:
-            print(f"\rmeasuring {name} ({i}/{len(names)})...\x1b[K", end="", file=sys.stderr, flush=True)
-        gate.measure(name)
+    from pytest_flopguard.isolation import Checkpoint
+
+    with Checkpoint(gate, getattr(args, "json", None), _say) as checkpoint:
+        for i, name in enumerate(names, 1):
+            if show:
+                print(f"\rmeasuring {name} ({i}/{len(names)})...\x1b[K", end="", file=sys.stderr, flush=True)
+            gate.measure(name)
+            checkpoint.save()  # results are never lost: after every model, atomically
     if show:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
-    if getattr(args, "json", None):
-        from pytest_flopguard.results import write_results
-
-        write_results(gate.results(), args.json)
     return gate
 
 
@@ -208,6 +225,7 @@ def _measure(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     cli_ci.before_check(args)
     gate = _load_gate(args, args.baseline)
+    gate.reuse = not args.measure_all  # figures of unchanged models come from the base (changes.py)
     names = _selected(args, gate)  # an unknown --model is an error before anything slow
     base = _base_commit(args, gate)
     if base is not None:

@@ -41,6 +41,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     merge = sub.add_parser("merge", help="join the results files of shards (--shard I/N) into one")
     merge.add_argument("parts", nargs="+", metavar="FILE.json")
     merge.add_argument("--json", metavar="OUT", required=True, help="the merged results file")
+    merge.add_argument(
+        "--partial", action="store_true", help="accept budget models found in no file (reported as not run)"
+    )
     merge.set_defaults(run=_merge)
 
     validate = sub.add_parser("validate-results", help="check downloaded results files as data before use")
@@ -60,6 +63,12 @@ def add_check_options(check: argparse.ArgumentParser) -> None:
     add_shard_option(check)
     check.add_argument("--base-json", metavar="OUT", help="write the base results it compared against here")
     check.add_argument(
+        "--all",
+        dest="measure_all",
+        action="store_true",
+        help="measure every model, even those whose inputs are unchanged since the base",
+    )
+    check.add_argument(
         "--github-output",
         action="store_true",
         help="write regressions=N and the written files' paths to $GITHUB_OUTPUT (step outputs)",
@@ -75,13 +84,15 @@ def add_comment_options(comment: argparse.ArgumentParser) -> None:
     )
 
 
-def selected(args: argparse.Namespace, names: list[str]) -> list[str]:
-    """`names` narrowed to this run's shard, if any."""
+def selected(args: argparse.Namespace, names: list[str], budget: Path | None = None) -> list[str]:
+    """`names` narrowed to this run's shard, if any (balanced by the baseline file's costs)."""
     if not getattr(args, "shard", None):
         return names
-    from pytest_flopguard.shard import parse_shard, shard_names
+    from pytest_flopguard.shard import parse_shard, pick_shard, shard_names
 
-    return shard_names(names, parse_shard(args.shard))
+    if budget is None:
+        return shard_names(names, parse_shard(args.shard))
+    return pick_shard(names, parse_shard(args.shard), budget, getattr(args, "baseline", None))
 
 
 def before_check(args: argparse.Namespace) -> None:
@@ -146,9 +157,11 @@ def _pre_commit(args: argparse.Namespace) -> int:
         return 0  # nothing staged can change a model: done, without importing torch
     from pytest_flopguard.cli import _print_table
     from pytest_flopguard.gate import Gate
+    from pytest_flopguard.pool import Pool
 
-    gate = Gate(deterministic_only(budget, names))
-    gate.measure_all(names)
+    with Pool() as pool:  # a model that crashes or hangs fails the hook, not the commit machinery
+        gate = Gate(deterministic_only(budget, names), pool=pool)
+        gate.measure_all(names)
     comparison = gate.comparison()
     _print_table(comparison)
     return comparison.exit_code
@@ -159,7 +172,7 @@ def _merge(args: argparse.Namespace) -> int:
     from pytest_flopguard.results import read_results, write_results
     from pytest_flopguard.shard import merge_results
 
-    merged = merge_results([(path, read_results(path)) for path in args.parts])
+    merged = merge_results([(path, read_results(path)) for path in args.parts], partial=args.partial)
     write_results(merged, args.json)
     _emit(f"flopguard: merged {len(args.parts)} results files ({len(merged.models)} models) into {args.json}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from pytest_flopguard.results import ModelResult, Results
 if TYPE_CHECKING:
     from pytest_flopguard.gitbase import BaseCommit
     from pytest_flopguard.measure.types import LatencyStats
+    from pytest_flopguard.pool import Pool
 
 
 @dataclass
@@ -38,6 +40,13 @@ class Gate:
     latency: LatencyOptions = field(default_factory=LatencyOptions)
     # Head latency already timed interleaved with the base: model -> device -> figures.
     paired: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
+    # Reuse the base's deterministic figures of models whose inputs are unchanged
+    # (`changes.py`); the plugin and `check` turn it on unless --flopguard-all / --all.
+    reuse: bool = False
+    # The measuring processes' environment when they are not this one (xdist workers).
+    env: dict[str, Any] | None = None
+    # Worker processes that measure the models (`pool.py`); None: in this process (`--in-process`).
+    pool: Pool | None = None
 
     def ensure_base(self) -> Results | None:
         """The base results, measuring them now if a loader is pending."""
@@ -47,12 +56,28 @@ class Gate:
         return self.base
 
     def measure(self, name: str) -> ModelResult:
+        from pytest_flopguard import changes
         from pytest_flopguard.measure.runner import measure_model
 
         spec = self.budget.model(name)
+        digest = changes.inputs_hash(spec, self.budget.root)
+        base = self.base.models.get(name) if self.reuse and self.base is not None else None
+        if changes.reusable(base, digest):
+            assert base is not None and digest is not None
+            result = changes.reused(base, spec, digest)
+            if spec.latency_devices:
+                result = with_latency(result, spec, self.budget.root, self.latency, self.paired.get(name))
+            self.measured[name] = result
+            return result
         before = set(sys.modules)
-        result = measure_model(spec, self.budget.root)
-        if self.guard is not None and result.error is None:
+        started = time.perf_counter()
+        result = (
+            self.pool.measure(spec, self.budget.path, self.guard)
+            if self.pool
+            else measure_model(spec, self.budget.root)
+        )
+        result = replace(result, inputs_hash=digest, seconds=time.perf_counter() - started)
+        if self.guard is not None and self.pool is None and result.error is None:  # a pool worker checks itself
             error = self.guard.check(spec, [m for m in sys.modules if m not in before])
             result = replace(result, error=error) if error is not None else result
         if spec.latency_devices:
@@ -75,7 +100,9 @@ class Gate:
     def results(self) -> Results:
         return Results(
             models=dict(self.measured),
-            env=env_info(),
+            env=self.env
+            if self.env is not None
+            else (dict(self.pool.env) if self.pool and self.pool.env else env_info()),
             git=git_info(self.budget.root),
             budget=self.budget.display,
             budget_models=tuple(m.name for m in self.budget.models),

@@ -33,10 +33,10 @@ def affected_models(budget: Budget, files: Iterable[Path]) -> list[str]:
     if budget.path.resolve() in changed:
         return [m.name for m in budget.models]
     root = budget.root.resolve()
-    return [m.name for m in budget.models if changed & _depends_on(m, root)]
+    return [m.name for m in budget.models if changed & depends_on(m, root)]
 
 
-def _depends_on(spec: ModelSpec, root: Path) -> frozenset[Path]:
+def depends_on(spec: ModelSpec, root: Path) -> frozenset[Path]:
     if spec.onnx is not None:
         return frozenset({(root / spec.onnx).resolve()})
     targets = [t for t in (spec.model, spec.inputs.factory) if t]

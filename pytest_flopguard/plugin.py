@@ -46,6 +46,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "flopguard-baseline.json beside the budget); the budget file is never rewritten",
     )
     group.addoption("--flopguard-no-cache", action="store_true", help="measure the base even if it is cached")
+    group.addoption(
+        "--flopguard-in-process",
+        action="store_true",
+        help="measure models in the pytest process instead of a worker process (debugging: a crash ends the run)",
+    )
+    group.addoption(
+        "--flopguard-all",
+        action="store_true",
+        help="measure every model, even those whose inputs are unchanged since the base (whose figures are "
+        "otherwise reused from it)",
+    )
+    group.addoption(
+        "--flopguard-shard",
+        metavar="I/N",
+        help="run only shard I of N of the models (a CI matrix; the others are deselected and reported as not "
+        "run); join the shards' --flopguard-json files with `flopguard merge`",
+    )
     group.addoption("--flopguard-json", metavar="FILE", help="write the results JSON here")
     group.addoption("--flopguard-markdown", metavar="FILE", help="write the Markdown report here")
     group.addoption("--flopguard-no-latency", action="store_true", help="skip latency measurement")
@@ -77,9 +94,30 @@ def pytest_configure(config: pytest.Config) -> None:
         gate = Gate(load_budget(path), base=read_results(baseline) if reads_baseline else None)
         gate.latency = _latency_options(config)
         gate.base_loader = _base_loader(config, gate)
+        gate.reuse = not config.getoption("flopguard_all")
+        if not config.getoption("flopguard_in_process"):
+            from pytest_flopguard.pool import Pool
+
+            gate.pool = Pool()  # its worker starts with the first model measured
+        if config.getoption("flopguard_shard"):
+            from pytest_flopguard.shard import parse_shard
+
+            parse_shard(config.getoption("flopguard_shard"))
         config.stash[GATE_KEY] = gate
+        if config.pluginmanager.hasplugin("xdist"):
+            _register_xdist(config, gate)
     except FlopguardError as exc:
         raise pytest.UsageError(f"flopguard: {exc}") from None
+
+
+def _register_xdist(config: pytest.Config, gate: Gate) -> None:
+    """Workers measure, the controller owns the files (`xdist.py`); a worker takes the controller's base."""
+    from pytest_flopguard.xdist import FlopguardXdist, worker_base
+
+    config.pluginmanager.register(FlopguardXdist(config, gate), "flopguard-xdist")
+    base = worker_base(config)
+    if base is not None:
+        gate.base, gate.base_loader = base, None
 
 
 def _base_loader(config: pytest.Config, gate: Gate) -> Callable[[], Results] | None:
@@ -115,6 +153,11 @@ def _latency_options(config: pytest.Config) -> LatencyOptions:
     # inherited by a pytest session that a worker starts as a subprocess.
     if hasattr(config, "workerinput"):
         return LatencyOptions(reason=IN_XDIST)
+    if config.pluginmanager.hasplugin("xdist"):
+        from pytest_flopguard.xdist import is_controller
+
+        if is_controller(config):  # it measures nothing: no base latency to pair with
+            return LatencyOptions(reason=IN_XDIST)
     raw = config.getoption("flopguard_latency_time")
     try:
         seconds = parse_time(raw, "--flopguard-latency-time") if raw else None
@@ -149,11 +192,27 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> BudgetFile
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The budget file is collected even when it lies outside the test paths."""
+    """The budget file is collected even when it lies outside the test paths; a shard keeps its models."""
     gate = _gate(config)
-    if gate is None or any(isinstance(item, ModelItem) for item in items):
+    if gate is None:
         return
-    items.extend(BudgetFile.from_parent(session, path=gate.budget.path).collect())
+    if not any(isinstance(item, ModelItem) for item in items):
+        items.extend(BudgetFile.from_parent(session, path=gate.budget.path).collect())
+    if config.getoption("flopguard_shard"):
+        _select_shard(config, gate, items)
+
+
+def _select_shard(config: pytest.Config, gate: Gate, items: list[pytest.Item]) -> None:
+    """Deselect the models of the other shards (balanced by the baseline file's costs, if any)."""
+    from pytest_flopguard.shard import parse_shard, pick_shard
+
+    names = [m.name for m in gate.budget.models]
+    shard = parse_shard(config.getoption("flopguard_shard"))
+    mine = set(pick_shard(names, shard, gate.budget.path, config.getoption("flopguard_baseline")))
+    others = [i for i in items if isinstance(i, ModelItem) and i.name not in mine]
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = [i for i in items if not (isinstance(i, ModelItem) and i.name not in mine)]
 
 
 class BudgetFile(pytest.File):
@@ -209,8 +268,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     gate = _gate(session.config)
-    if gate is None or not gate.measured:
-        return
+    if gate is None or not gate.measured or hasattr(session.config, "workerinput"):
+        return  # an xdist worker hands its results to the controller instead (`xdist.py`)
     from pytest_flopguard.render.markdown import render_markdown
     from pytest_flopguard.results import write_results, write_text_atomic
 
@@ -245,3 +304,10 @@ def flopguard() -> Any:
     from pytest_flopguard import fixture
 
     return fixture
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The pool's worker goes with the session (it would also die with this process)."""
+    gate = _gate(config)
+    if gate is not None and gate.pool is not None:
+        gate.pool.close()

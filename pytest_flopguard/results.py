@@ -47,6 +47,8 @@ class ErrorInfo:
     code: str | None = None
     fix: str | None = None
     where: str | None = None  # budget location, or the model's own source line
+    # The user's own frames of the exception, trimmed (`runner.user_traceback`); never ours.
+    traceback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,11 @@ class ModelResult:
     # A variant of a model family (`detector[1280-bf16]`): its family, resolution, batch, dtype.
     variant: Variant | None = None
     accuracy: float | None = None  # the budget's figure for the plot; never gated
+    # What the deterministic figures depend on (`changes.inputs_hash`): the next
+    # run reuses them while it is unchanged; `reused` says this run did.
+    inputs_hash: str | None = None
+    reused: bool = False
+    seconds: float | None = None  # time spent measuring it (a timing: balances shards)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,16 @@ def to_json(results: Results) -> dict[str, Any]:
     }
 
 
+def model_to_json(result: ModelResult) -> dict[str, Any]:
+    """One model as its results-file entry (what a pool worker sends back)."""
+    return _model_json(result)
+
+
+def model_from_json(entry: dict[str, Any]) -> ModelResult:
+    """The inverse of `model_to_json`."""
+    return _model_from_json(entry)
+
+
 def _model_json(result: ModelResult) -> dict[str, Any]:
     return {
         "metrics": nest_metrics(result.metrics, result.latency),
@@ -132,6 +149,12 @@ def _variant_json(result: ModelResult) -> dict[str, Any]:
         out["variant"] = asdict(result.variant)
     if result.accuracy is not None:
         out["accuracy"] = result.accuracy
+    if result.inputs_hash is not None:
+        out["inputs_hash"] = result.inputs_hash
+    if result.reused:
+        out["reused"] = True
+    if result.seconds is not None:
+        out["seconds"] = round(result.seconds, 4)
     return out
 
 
@@ -297,6 +320,9 @@ def _model_from_json(entry: dict[str, Any]) -> ModelResult:
         estimate_basis={str(k): str(v) for k, v in entry.get("estimate_basis", {}).items()},
         variant=_variant_from_json(entry.get("variant")),
         accuracy=float(entry["accuracy"]) if entry.get("accuracy") is not None else None,
+        inputs_hash=str(entry["inputs_hash"]) if entry.get("inputs_hash") else None,
+        reused=bool(entry.get("reused", False)),
+        seconds=float(entry["seconds"]) if entry.get("seconds") is not None else None,
     )
 
 

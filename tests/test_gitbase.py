@@ -209,7 +209,8 @@ def test_new_removed_and_relaxed_limits_are_shown(repo: Path, tmp_path: Path) ->
     ("broken", "code", "message"),
     [
         ("def build_classifier(*args, **kwargs):\n    raise RuntimeError('broken on main')\n", 0, "broken on main"),
-        ("import os\nos._exit(3)\n", 2, "measuring the base failed (exit 3)"),
+        # The base's model runs in a worker process: its death is that model's status, not the base run's.
+        ("import os\nos._exit(3)\n", 0, "base could not be measured (Crashed: crashed (exit 3)"),
     ],
     ids=["model-raises", "process-dies"],
 )
@@ -268,7 +269,7 @@ def test_sigterm_during_the_base_measurement_removes_the_worktree(repo: Path, tm
     assert proc.returncode == 143, stderr
     assert "terminated while measuring the base" in stderr
     assert only_main_worktree(repo) and snapshot(repo) == before
-    assert list(temp.iterdir()) == []
+    assert [p for p in temp.iterdir() if not p.name.startswith("torchinductor_")] == []  # torch's cache is not ours
     child = int(pidfile.read_text())
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and _alive(child):

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from pytest_flopguard.budget import units
+from pytest_flopguard.budget.hardening import check_shape, check_target, check_tree, confine
 from pytest_flopguard.budget.schema import DTYPES, Budget, InputsSpec, ModelSpec, TensorSpec
 from pytest_flopguard.errors import BudgetError, Location, did_you_mean
 from pytest_flopguard.measure.device_profiles import DeviceProfile
@@ -30,7 +31,9 @@ TOP_KEYS = ("version", "defaults", "models", "devices")
 MODEL_KEYS: tuple[str, ...] = ("model", "onnx", "kwargs", "inputs", "limits", "tolerance", "floor", "device", "timing")
 # Variants (`variants.py`): one entry, several deployment shapes; `accuracy` is plotted, never gated.
 MODEL_KEYS += ("variants", "resolutions", "batch", "dtype", "per_variant", "accuracy")
-DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing")
+# `timeout: 5m`: the most one model may take in its worker process (`pool.py`).
+MODEL_KEYS += ("timeout",)
+DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout")
 MAX_BYTES = 1_000_000  # a budget file is hand-written; refuse anything huge fast
 
 
@@ -41,6 +44,7 @@ class _Ctx:
         self.display = display
         self.loader = loader
         self.errors: list[BudgetError] = []
+        self.folder: Path | None = None  # the budget's folder: `onnx:` paths must stay in its repository
 
     def loc(self, node: yaml.Node, path: str) -> Location:
         return Location(self.display, node.start_mark.line + 1, path)
@@ -60,10 +64,17 @@ def load_budget(path: str | os.PathLike[str]) -> Budget:
     path = Path(path)
     display = _display_name(path)
     text = _read(path, display)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # NUL and other control characters are refused on reading
+        raise BudgetError(
+            "FG101", f"not valid YAML: {str(exc).splitlines()[0]}", location=Location(display), fix="save it as text"
+        ) from None
     try:
         root = _compose(loader, display)
+        check_tree(root, display)  # tags, alias bombs, nesting: before anything reads a value
         ctx = _Ctx(display, loader)
+        ctx.folder = path.resolve().parent
         return _budget(ctx, root, path.resolve(), display)
     finally:
         loader.dispose()
@@ -96,6 +107,10 @@ def _read(path: Path, display: str) -> str:
 def _compose(loader: yaml.SafeLoader, display: str) -> yaml.Node:
     try:
         node = loader.get_single_node()
+    except RecursionError:  # PyYAML composes recursively: thousands of `[` exhaust the stack
+        raise BudgetError(
+            "FG151", "nested too deeply to read", location=Location(display), fix="flatten the file"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
@@ -295,6 +310,7 @@ def _model(
         timing=parse_timing(
             ctx, fields.get("timing"), f"{path}.timing", parse_timing(ctx, defaults.get("timing"), "defaults.timing")
         ),
+        timeout=_timeout(ctx, fields.get("timeout"), defaults.get("timeout"), path),
     )
     profiles = check_latency_limits(ctx, spec.limits, spec.limit_lines, known, path)
     spec = dataclasses.replace(spec, profiles=profiles)
@@ -337,7 +353,7 @@ def _source(ctx: _Ctx, fields: dict[str, yaml.Node], node: yaml.Node, path: str)
     )
     if text is None:
         return {}
-    if key == "model" and (text.count(":") != 1 or not all(text.split(":"))):
+    if key == "model" and not check_target(text):
         ctx.error(
             "FG111",
             value,
@@ -346,7 +362,18 @@ def _source(ctx: _Ctx, fields: dict[str, yaml.Node], node: yaml.Node, path: str)
             "name the module and the factory, e.g. `models.vision:build_classifier`",
         )
         return {}
+    if key == "onnx" and ctx.folder is not None and (why := confine(text, ctx.folder)) is not None:
+        ctx.error("FG152", value, f"{path}.onnx", why, "keep the ONNX file inside the repository, by a relative path")
+        return {}
     return {key: text}
+
+
+def _timeout(ctx: _Ctx, own: yaml.Node | None, default: yaml.Node | None, path: str) -> float | None:
+    """`timeout: 5m` of the entry, else of `defaults:`; None: the pool's default."""
+    from pytest_flopguard.budget.hardening import parse_timeout
+
+    node, where = (own, f"{path}.timeout") if own is not None else (default, "defaults.timeout")
+    return _quantity(ctx, node, where, parse_timeout) if node is not None else None
 
 
 def _misspelled_source(node: yaml.Node) -> bool:
@@ -464,7 +491,7 @@ def _inputs(ctx: _Ctx, node: yaml.Node | None, path: str, entry: yaml.Node) -> I
         return InputsSpec()
     if isinstance(node, yaml.ScalarNode):
         text = _string(ctx, node, path, "a function `package.module:function`")
-        if text and text.count(":") != 1:
+        if text and not check_target(text):
             ctx.error(
                 "FG113",
                 node,
@@ -514,7 +541,11 @@ def _ints(ctx: _Ctx, node: yaml.Node, path: str, what: str, minimum: int) -> tup
 
 
 def _shape(ctx: _Ctx, node: yaml.Node, path: str) -> tuple[int, ...] | None:
-    return _ints(ctx, node, path, "a shape", 1)
+    shape = _ints(ctx, node, path, "a shape", 1)
+    if shape is not None and (why := check_shape(shape)) is not None:
+        ctx.error("FG114", node, path, why, "write the shape of one real input, e.g. [1, 3, 224, 224]")
+        return None
+    return shape
 
 
 def _range(ctx: _Ctx, node: yaml.Node | None, path: str) -> tuple[int, int] | None:

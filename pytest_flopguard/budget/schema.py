@@ -96,6 +96,7 @@ class ModelSpec:
     dtype: str | None = None
     variant: Variant | None = None  # set on the entries a `variants:`/matrix entry expands to
     accuracy: float | None = None  # the user's figure: reported and plotted, never gated
+    timeout: float | None = None  # seconds one measurement may take in its worker (`timeout:`); None: default
 
     @property
     def latency_devices(self) -> tuple[str, ...]:

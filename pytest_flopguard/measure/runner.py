@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 MAX_OUTPUT = 4000  # characters of a model's printed output kept in results
 
 
-def measure_model(spec: ModelSpec, root: Path) -> ModelResult:
-    """Measure `spec`, never raising for problems in the model or its entry."""
+def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelResult:
+    """Measure `spec`, never raising for problems in the model or its entry.
+
+    `capture=False` leaves prints alone: a pool worker captures them at the
+    file-descriptor level itself (`pool_worker.py`).
+    """
     entry: dict[str, Any] = {"limits": spec.limits, "tolerance": spec.tolerance, "floor": spec.floor}
     entry |= {"limit_lines": spec.limit_lines, "variant": spec.variant, "accuracy": spec.accuracy}
     if spec.errors:
@@ -39,10 +43,15 @@ def measure_model(spec: ModelSpec, root: Path) -> ModelResult:
         return ModelResult(error=info, **entry)
     output = io.StringIO()
     try:
-        with _captured(output), _importable(root):
+        with _captured(output) if capture else contextlib.nullcontext(), _importable(root):
             measurement = _count(spec, root)
     except Exception as exc:  # the user's code: record, don't crash the run
         return ModelResult(error=_error_info(exc, root), output=_tail(output), **entry)
+    except SystemExit as exc:  # `sys.exit()` in a factory must not end the whole run
+        from pytest_flopguard.faults import exited
+
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return ModelResult(error=exited(code), output=_tail(output), **entry)
     estimated = _estimates(measurement, spec)
     return ModelResult(
         metrics={**measurement.metrics(), **{f"latency_estimate.{t}": e.seconds for t, e in estimated.items()}},
@@ -212,7 +221,26 @@ def _error_info(exc: BaseException, root: Path) -> ErrorInfo:
             type(exc).__name__, exc.message, exc.code, exc.fix, str(exc.location) if exc.location else None
         )
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ErrorInfo(type(exc).__name__, message, where=_user_frame(exc, root))
+    return ErrorInfo(type(exc).__name__, message, where=_user_frame(exc, root), traceback=user_traceback(exc, root))
+
+
+def user_traceback(exc: BaseException, root: Path, frames: int = 3) -> str | None:
+    """The last `frames` frames of the traceback that are the user's code (inside the
+    budget's folder, not site-packages), formatted as Python does; None if none is.
+
+    Our own frames and torch's are left out: the user can act only on theirs.
+    """
+    own = [f for f in traceback.extract_tb(exc.__traceback__) if _inside(f.filename, root)]
+    if not own:
+        return None
+    base = root.resolve()
+    lines = []
+    for frame in own[-frames:]:
+        where = Path(frame.filename).resolve().relative_to(base)
+        lines.append(f'File "{where}", line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"  {frame.line.strip()}")
+    return "\n".join(lines)
 
 
 def _user_frame(exc: BaseException, root: Path) -> str | None:
@@ -225,6 +253,8 @@ def _user_frame(exc: BaseException, root: Path) -> str | None:
 
 
 def _inside(filename: str, root: Path) -> bool:
+    if not Path(filename).is_file():  # `<string>`, `<frozen ...>`: no file of theirs
+        return False
     try:
         Path(filename).resolve().relative_to(root.resolve())
     except ValueError:

@@ -14,12 +14,16 @@ from pytest_flopguard.compare.diff import Comparison, Verdict
 from pytest_flopguard.metrics import metric_of
 
 MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
+_COMMANDS = ("::", "##[")
 _INERT = "\u200b"  # a zero-width space: not whitespace to the runner, invisible to people
 
 
 def neutralise(text: str) -> str:
-    """Make every line that would be a workflow command plain text."""
-    return "\n".join(_INERT + line if line.lstrip().startswith("::") else line for line in text.split("\n"))
+    """Make every line that would be a workflow command plain text: `::cmd::` and the
+    older `##[cmd]` spelling that the runner still honours. `\r` and other line
+    breaks the runner splits on are line breaks here too."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(_INERT + line if line.lstrip().startswith(_COMMANDS) else line for line in lines)
 
 
 def error_annotations(comparison: Comparison, budget_file: str) -> list[str]:

@@ -160,6 +160,17 @@ def _measured(model: ModelDiff, device: str, row: MetricDiff) -> str:
     return "; ".join(parts) or "measured"
 
 
+def reused_line(comparison: Comparison, shown: int = 10) -> str | None:
+    """`reused from base, unchanged inputs: 49 model(s) (a, b, ...)`: figures this run did not measure."""
+    names = [m.name for m in comparison.models if m.head is not None and m.head.reused]
+    if not names:
+        return None
+    listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return (
+        f"reused from base, unchanged inputs: {len(names)} model(s) ({listed}); --flopguard-all / --all measures them"
+    )
+
+
 def scaling_line(note: ScalingNote) -> str:
     """`detector (bf16): FLOPs x4.6 from 640 to 1280, for x4 the pixels: ...` (the scaling check)."""
     family = f"{note.family} ({note.group})" if note.group else note.family

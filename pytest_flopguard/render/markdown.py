@@ -126,6 +126,7 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
         chart=chart if plan.chart else None,
         max_chart=MAX_MODELS,
         scaling=[cells.scaling_line(note) for note in comparison.scaling],
+        reused=cells.reused_line(comparison),
     )
 
 

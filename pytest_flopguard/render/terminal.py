@@ -5,6 +5,7 @@ from __future__ import annotations
 from pytest_flopguard.budget.units import format_bytes, format_count, format_delta
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, Verdict
 from pytest_flopguard.render import cells
+from pytest_flopguard.render.details import error_details
 from pytest_flopguard.results import ModelResult
 
 # ANSI colours of the verdict column on a terminal (never in CI logs).
@@ -29,10 +30,13 @@ def render_table(comparison: Comparison, color: bool = False) -> list[str]:
     lines += _relaxed(comparison)
     table = _aligned([header, *rows])
     lines += [table[0], *(_paint(line, row[-1]) if color else line for line, row in zip(table[1:], rows, strict=True))]
-    lines += [f"  {m.name}: {cells.error_line(m)}" for m in comparison.models if m.error]
+    for m in comparison.models:
+        if m.error:
+            lines += [f"  {m.name}: {cells.error_line(m)}", *error_details(m)]
     lines += [f"  {m.name}: {cells.base_error_line(m)}" for m in comparison.models if m.base_error]
     lines += _uncounted(comparison)
     lines += [f"  {cells.scaling_line(note)}" for note in comparison.scaling]
+    lines += [f"  {line}" for line in [cells.reused_line(comparison)] if line]
     lines += _module_changes(comparison)
     lines += [f"  {m.name}: {line}" for m in comparison.models for line in cells.latency_lines(m)]
     return lines

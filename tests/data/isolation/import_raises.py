@@ -1,0 +1,1 @@
+raise ImportError("a dependency of the model is not installed")
