@@ -261,7 +261,7 @@ def _baseline(args: argparse.Namespace) -> int:
 
     gate = _run_models(args)
     path = Path(args.write) if args.write else default_baseline(gate.budget.path)
-    written = gate.baseline(previous_results(path) if args.model else None)
+    written = gate.baseline(previous_results(path))
     write_results(written, path)
     comparison = gate.comparison()
     _print_table(comparison)

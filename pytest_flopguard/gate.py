@@ -112,13 +112,18 @@ class Gate:
         return compare(self.base, self.results())
 
     def baseline(self, previous: Results | None = None) -> Results:
-        """This run as a baseline file; a partial run (`-k`, `--model`) keeps
-        the previous figures of the budget's models it did not measure."""
+        """This run as a baseline file. The previous figures of a budget model
+        are kept when this run did not measure it (`-k`, `--model`) or could not
+        (an error): a broken run must not erase the baseline it is judged by."""
         results = self.results()
         if previous is None:
             return results
-        kept = {k: v for k, v in previous.models.items() if k in results.budget_models and k not in self.measured}
-        return replace(results, models={**kept, **results.models})
+        kept = {
+            k: v
+            for k, v in previous.models.items()
+            if k in results.budget_models and v.error is None and (k not in self.measured or self.measured[k].error)
+        }
+        return replace(results, models={**results.models, **kept})
 
     def model_diff(self, name: str) -> ModelDiff:
         """The verdict of one model, as a pytest item needs it."""

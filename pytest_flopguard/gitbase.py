@@ -240,11 +240,25 @@ def _worktree(base: BaseCommit) -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="flopguard-base-"))
     tree = folder / base.root.name
     try:
-        repo.git.worktree("add", "--detach", str(tree), base.commit)
+        _add_worktree(repo, tree, base.commit)
         yield tree.resolve()
     finally:
         with _shielded():
             _remove_worktree(repo, tree, folder)
+
+
+def _add_worktree(repo: Any, tree: Path, commit: str) -> None:
+    import git
+
+    try:
+        repo.git.worktree("add", "--detach", str(tree), commit)
+    except git.GitCommandError as exc:  # a locked index, an LFS smudge failure, a full disk...
+        stderr = str(exc.stderr or "").strip().removeprefix("stderr:").strip(" '")
+        raise FlopguardError(
+            "FG409",
+            f"git could not check out the base {commit[:12]} in a temporary worktree: {stderr or exc}",
+            fix="run `git worktree add --detach /tmp/x " + commit[:12] + "` to see why (Git LFS: `git lfs install`)",
+        ) from None
 
 
 def _remove_worktree(repo: Any, tree: Path, folder: Path) -> None:

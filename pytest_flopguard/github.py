@@ -29,7 +29,6 @@ from pytest_flopguard import __version__
 from pytest_flopguard.errors import FlopguardError
 
 DEFAULT_API = "https://api.github.com"
-ACTIONS_BOT = "github-actions[bot]"
 MAX_SUMMARY = 1024 * 1024  # bytes per step summary
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
@@ -94,6 +93,9 @@ class Client:
             yield from response.data
             match = _NEXT.search(response.headers.get("link", ""))
             url = match.group(1) if match else None
+            if url is not None and not url.startswith(self.api_url + "/"):
+                # The token goes with every request: never to another host.
+                raise GitHubError(0, f"a pagination link leaves {self.api_url}: {self._redact(url)}")
 
     def _send(self, method: str, url: str, body: Any) -> Response:
         data = json.dumps(body).encode() if body is not None else None
@@ -203,24 +205,36 @@ class Posted:
     removed_duplicates: int = 0
 
 
-def own_login(client: Client) -> str:
-    """Whose comments are ours: the token's user; Actions' bot for an installation token.
+def own_login(client: Client) -> str | None:
+    """Whose comments are ours: the token's user, or None for "a bot" (an installation token).
 
-    `GET /user` works for personal tokens; the Actions `GITHUB_TOKEN` (an
-    installation token) cannot read it, and posts as github-actions[bot].
+    `GET /user` works for personal tokens. Installation tokens (the Actions
+    `GITHUB_TOKEN`, GitHub App tokens) cannot read it — 403 "Resource not
+    accessible by integration" — and post as some `<app>[bot]`, so any bot's
+    comment with our marker is ours; a person's look-alike never is. Other
+    failures (5xx, network) are raised: guessing would duplicate comments.
     """
     try:
         return str(client.request("GET", "/user").data["login"])
-    except (GitHubError, KeyError, TypeError):
-        return ACTIONS_BOT
+    except GitHubError as exc:
+        if exc.read_only:
+            return None
+        raise
+    except (KeyError, TypeError):
+        return None
 
 
-def upsert_comment(client: Client, repo: str, pr: int, body: str, marker: str, author: str) -> Posted:
+def _is_ours(comment: Mapping[str, Any], marker: str, author: str | None) -> bool:
+    user = comment.get("user") or {}
+    if marker not in str(comment.get("body", "")):
+        return False
+    return user.get("login") == author if author is not None else user.get("type") == "Bot"
+
+
+def upsert_comment(client: Client, repo: str, pr: int, body: str, marker: str, author: str | None) -> Posted:
     """Create the comment, or update ours in place; remove stale duplicates of ours."""
     ours = [
-        c
-        for c in client.paginate(f"/repos/{repo}/issues/{pr}/comments?per_page=100")
-        if marker in str(c.get("body", "")) and c.get("user", {}).get("login") == author
+        c for c in client.paginate(f"/repos/{repo}/issues/{pr}/comments?per_page=100") if _is_ours(c, marker, author)
     ]
     if not ours:
         created = client.request("POST", f"/repos/{repo}/issues/{pr}/comments", {"body": body}).data

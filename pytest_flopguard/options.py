@@ -26,12 +26,19 @@ def default_baseline(budget: Path) -> Path:
     return budget.parent / DEFAULT_BASELINE
 
 
-def find_budget(root: Path, explicit: str | None = None, ini_value: str | None = None) -> Path:
-    """The budget file to use; relative paths resolve against `root`."""
-    for candidate in (explicit, ini_value, _from_pyproject(root)):
-        if candidate:
-            return (root / candidate).resolve()
-    return (root / DEFAULT_BUDGET).resolve()
+def find_budget(
+    root: Path, explicit: str | None = None, ini_value: str | None = None, invocation_dir: Path | None = None
+) -> Path:
+    """The budget file to use.
+
+    An explicit path is relative to where the command was run (`invocation_dir`,
+    default `root`), like every other path option; the configured ones are
+    relative to `root`. pyproject.toml is read only when nothing else names one.
+    """
+    if explicit:
+        return ((invocation_dir or root) / explicit).resolve()
+    configured = ini_value or _from_pyproject(root)
+    return (root / (configured or DEFAULT_BUDGET)).resolve()
 
 
 def _from_pyproject(root: Path) -> str | None:

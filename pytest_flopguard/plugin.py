@@ -83,7 +83,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         path = find_budget(
-            config.rootpath, config.getoption("flopguard_budget"), config.getini("flopguard_budget") or None
+            config.rootpath,
+            config.getoption("flopguard_budget"),
+            config.getini("flopguard_budget") or None,
+            invocation_dir=config.invocation_params.dir,
         )
         baseline = config.getoption("flopguard_baseline")
         if baseline and config.getoption("flopguard_base"):

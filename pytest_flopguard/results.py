@@ -19,6 +19,7 @@ nest as SPEC shows: `"latency": {"cpu": {"median_s", "p10_s", "p90_s",
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -308,9 +309,9 @@ def _model_from_json(entry: dict[str, Any]) -> ModelResult:
         error=ErrorInfo(**error) if error else None,
         output=entry.get("output", ""),
         limits=flatten_metrics(entry.get("limits", {})),
-        tolerance={str(k): float(v) for k, v in entry.get("tolerance", {}).items()},
+        tolerance={str(k): number(v) for k, v in entry.get("tolerance", {}).items()},
         limit_lines={str(k): int(v) for k, v in entry.get("limit_lines", {}).items()},
-        floor={str(k): float(v) for k, v in entry.get("floor", {}).items()},
+        floor={str(k): number(v) for k, v in entry.get("floor", {}).items()},
         latency={
             str(device): stats
             for device, sub in entry.get("metrics", {}).get("latency", {}).items()
@@ -333,7 +334,19 @@ def flatten_metrics(nested: Mapping[str, Any]) -> dict[str, float]:
             continue  # a newer tool's metric: ignore rather than fail
         if isinstance(value, Mapping):
             for device, sub in value.items():
-                out[f"{name}.{device}"] = float(sub["median_s"] if isinstance(sub, Mapping) else sub)
+                out[f"{name}.{device}"] = number(sub["median_s"] if isinstance(sub, Mapping) else sub)
         else:
-            out[name] = value
+            out[name] = number(value)
     return out
+
+
+def number(value: Any) -> float:
+    """A finite int or float from a results file; anything else makes the file malformed.
+
+    Results files cross a trust boundary (the fork-safe comment job reads an
+    artifact a pull request produced), so `"12"`, `true` or NaN are refused
+    here rather than failing later inside a comparison.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    return value

@@ -42,7 +42,7 @@ class FakeGitHub:
         comment = {
             "id": self.next_id,
             "body": body,
-            "user": {"login": login},
+            "user": {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"},
             "html_url": f"https://github.test/c/{self.next_id}",
         }
         self.comments.append(comment)

@@ -75,3 +75,16 @@ def test_pytest_update_writes_the_baseline_never_the_budget(repo: pytest.Pyteste
     assert second["models"]["tiny_gpt"] == first["models"]["tiny_gpt"]
     assert second["models"]["classifier"]["metrics"]["macs"] > first["models"]["classifier"]["metrics"]["macs"]
     assert budget.read_bytes() == widened
+
+
+def test_a_model_that_breaks_keeps_its_baseline_figures(example_copy: Path) -> None:
+    assert run_cli("baseline", cwd=example_copy).returncode == 0
+    written = example_copy / "flopguard-baseline.json"
+    before = json.loads(written.read_text())["models"]["classifier"]
+    vision = example_copy / "models" / "vision.py"
+    vision.write_text(vision.read_text() + "\nraise ImportError('half-finished refactor')\n")
+    proc = run_cli("baseline", cwd=example_copy)
+    assert proc.returncode == 1  # the broken model is reported...
+    after = json.loads(written.read_text())["models"]
+    assert after["classifier"] == before  # ...but its last good figures stay the baseline
+    assert after["tiny_gpt"]["error"] is None

@@ -192,3 +192,40 @@ def test_broken_base_is_reported_beside_the_head() -> None:
     diff = compare(results({"m": broken}), results({"m": model(flops=1)})).models[0]
     assert diff.verdict == Verdict.OK and diff.error is None
     assert diff.base_error == broken.error
+
+
+@pytest.mark.parametrize("setting", ["flops", "macs"])
+def test_a_tolerance_on_flops_or_macs_governs_both(setting: str) -> None:
+    base = results({"m": model(macs=1000, flops=2000)})
+    head = results({"m": model(tolerance={setting: 0.02}, macs=1010, flops=2020)})  # +1%, inside 2%
+    comparison = compare(base, head)
+    assert [r.verdict for r in comparison.models[0].metrics] == [Verdict.OK, Verdict.OK]
+    assert comparison.exit_code == 0
+
+
+def test_a_flops_floor_is_half_as_many_macs() -> None:
+    base = results({"m": model(macs=1000, flops=2000)})
+    floors = ModelResult(metrics={"macs": 1040, "flops": 2080}, floor={"flops": 100})  # +40 MACs = +80 FLOPs
+    assert compare(base, results({"m": floors})).models[0].verdict == Verdict.OK
+    bigger = ModelResult(metrics={"macs": 1060, "flops": 2120}, floor={"flops": 100})  # +60 MACs > 50
+    assert compare(base, results({"m": bigger})).models[0].verdict == Verdict.REGRESSED
+
+
+def test_latency_estimate_growth_alone_does_not_fail_but_its_limit_does() -> None:
+    base = results({"m": model(**{"latency_estimate.t4": 0.001})})
+    grown = compare(base, results({"m": model(**{"latency_estimate.t4": 0.0011})}))
+    assert grown.models[0].verdict == Verdict.OK
+    limited = ModelResult(metrics={"latency_estimate.t4": 0.0011}, limits={"latency_estimate.t4": 0.001})
+    assert compare(base, results({"m": limited})).models[0].verdict == Verdict.OVER_LIMIT
+
+
+def test_another_flop_convention_is_an_error_not_a_regression() -> None:
+    from dataclasses import replace
+
+    from pytest_flopguard.errors import ResultsError
+
+    base = replace(results({"m": model(flops=100)}), convention="flops = 1 x macs")
+    with pytest.raises(ResultsError) as info:
+        compare(base, results({"m": model(flops=200)}))
+    assert info.value.code == "FG204"
+    assert "another FLOP convention" in info.value.message

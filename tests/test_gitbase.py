@@ -456,3 +456,20 @@ def test_cache_key_depends_on_commit_budget_and_models() -> None:
     assert key != cache_key("a" * 40, Path("sub/flopguard.yaml"), None)
     assert key != cache_key("a" * 40, Path("flopguard.yaml"), ["classifier"])
     assert cache_key("a" * 40, Path("f"), ["x", "y"]) == cache_key("a" * 40, Path("f"), ["y", "x"])
+
+
+def test_a_checkout_that_git_refuses_exits_2_with_the_reason(repo: Path) -> None:
+    """A required filter that fails (as a broken Git LFS setup does) stops the worktree checkout."""
+    (repo / ".gitattributes").write_text("*.bin filter=broken\n")
+    (repo / "weights.bin").write_bytes(b"\x00" * 16)
+    commit_all(repo, "weights behind a filter")
+    widen_on_feature(repo)
+    git(repo, "config", "filter.broken.clean", "cat")
+    git(repo, "config", "filter.broken.smudge", "false")  # from now on every checkout of weights.bin fails
+    git(repo, "config", "filter.broken.required", "true")
+    before = snapshot(repo)
+    proc = run_cli("check", "--base", "main", cwd=repo)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "git could not check out the base" in proc.stderr and "[FG409]" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert only_main_worktree(repo) and snapshot(repo) == before

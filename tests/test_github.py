@@ -199,3 +199,37 @@ def test_comment_command_end_to_end(tmp_path: Path, env: dict[str, str], github:
         assert f"flopguard: comment {action}: https://github.test/c/1001" in proc.stdout
         assert TOKEN not in proc.stdout + proc.stderr
     assert len(github.comments) == 1
+
+
+def test_app_token_finds_its_comment_by_marker_and_bot_author(
+    tmp_path: Path, env: dict[str, str], github: FakeGitHub
+) -> None:
+    """An App installation token cannot read /user and posts as <app>[bot]: any bot's marker comment is ours."""
+    github.login = None
+    github.add_comment(f"{MARKER}\nplanted", "mallory")  # a person's look-alike: never ours
+    github.add_comment(f"{MARKER}\nearlier", "my-ci-app[bot]")
+    assert post(tmp_path, env, "later")[0] == 0
+    assert [c["body"] for c in github.comments] == [f"{MARKER}\nplanted", f"{MARKER}\nlater\n"]
+
+
+def test_a_server_error_on_user_is_not_guessed_around(tmp_path: Path, env: dict[str, str], github: FakeGitHub) -> None:
+    for _ in range(5):
+        github.fail_next(502, "Bad Gateway")
+    code, said = post(tmp_path, env, "report")
+    assert code == 1
+    assert "GET" in said[-1] and "/user: 502 Bad Gateway" in said[-1]
+    assert github.comments == []
+
+
+def test_pagination_never_sends_the_token_to_another_host(github: FakeGitHub) -> None:
+    from werkzeug import Response
+
+    github.server.clear()
+    github.server.expect_request("/repos/octo/models/issues/7/comments").respond_with_response(
+        Response(
+            "[]", headers={"Link": '<http://evil.example/steal?page=2>; rel="next"'}, content_type="application/json"
+        )
+    )
+    client = Client(github.url, TOKEN)
+    with pytest.raises(GitHubError, match="a pagination link leaves"):
+        list(client.paginate("/repos/octo/models/issues/7/comments"))

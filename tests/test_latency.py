@@ -143,3 +143,15 @@ def test_a_model_that_cannot_run_for_real_is_an_error_not_a_skip(budget_path: Pa
     assert result.error is not None
     assert result.error.message == "counted, but could not be timed on cpu with real weights: needs a GPU"
     assert result.error.where == "models.py:13"
+
+
+def test_a_model_slower_than_its_time_budget_still_gets_one_sample() -> None:
+    import time as clock
+
+    class Slow(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            clock.sleep(0.05)
+            return x
+
+    # The warm-up's three calls alone spend the 0.01 s budget; before, no sample was taken.
+    assert len(time_bench(Bench(Slow(), (torch.ones(1),), {}, "cpu"), max_time=0.01)) == 1

@@ -168,7 +168,19 @@ def test_import_error_names_module_and_fix(repo: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*ghost: could not be measured: FlopguardError: cannot import 'models.nothere' for model 'models.nothere:build':"
+            "*ghost: could not be measured: FlopguardError at flopguard.yaml:35 models.ghost: cannot import 'models.nothere' for model 'models.nothere:build':"
             " no module named 'models.nothere' [[]FG301[]] — fix: paths are relative to the budget file's folder*"
         ]
     )
+
+
+def test_explicit_budget_path_is_relative_to_where_pytest_runs(
+    repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub = repo.path / "sub"
+    sub.mkdir()
+    (sub / "tiny.yaml").write_text("version: 1\nmodels:\n  lin:\n    model: tinymod:build\n    inputs: [[1, 4]]\n")
+    (sub / "tinymod.py").write_text("import torch\n\ndef build():\n    return torch.nn.Linear(4, 2)\n")
+    monkeypatch.chdir(sub)
+    result = repo.runpytest_subprocess("--flopguard", "--flopguard-budget", "tiny.yaml", "--rootdir", str(repo.path))
+    result.assert_outcomes(passed=1)

@@ -132,3 +132,12 @@ def test_rows_are_cut_last_and_failing_rows_kept() -> None:
 
 def test_unchanged_results_give_an_identical_report() -> None:
     assert render_markdown(one_regression()) == render_markdown(one_regression())
+
+
+def test_a_report_of_errors_alone_still_fits() -> None:
+    """Error lines are never trimmed by the plans; the last resort cuts them at a line end."""
+    broken = {f"model_{i:04d}_" + "x" * 80: ModelResult(error=ErrorInfo("RuntimeError", "y" * 300)) for i in range(400)}
+    report = render_markdown(pair({}, broken), max_chars=MAX_CHARS)
+    assert len(report) <= MAX_CHARS
+    assert report.startswith(MARKER + "\n")
+    assert report.rstrip().endswith("the results JSON and the job summary have everything.</sub>")

@@ -65,3 +65,15 @@ def test_corrupt_files(tmp_path: Path, text: str, code: str) -> None:
     with pytest.raises(ResultsError) as info:
         read_results(path)
     assert info.value.code == code
+
+
+@pytest.mark.parametrize("bad", ['"12"', "true", "NaN", "Infinity", "null", "[1]"])
+def test_metric_values_must_be_finite_numbers(tmp_path: Path, bad: str) -> None:
+    data = to_json(sample())
+    text = json.dumps(data).replace('"macs": 10', f'"macs": {bad}', 1)
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    with pytest.raises(ResultsError) as info:
+        read_results(path)
+    assert info.value.code == "FG202"
+    assert "is not a finite number" in info.value.message

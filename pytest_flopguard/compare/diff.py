@@ -18,6 +18,7 @@ from typing import Any
 from pytest_flopguard.compare.latency import latency_row
 from pytest_flopguard.compare.relaxed import Relaxation, relaxations
 from pytest_flopguard.compare.scaling import ScalingNote, scaling_notes
+from pytest_flopguard.errors import ResultsError
 from pytest_flopguard.metrics import floor_for, metric_of, sort_key, tolerance_for
 from pytest_flopguard.results import SHADOWED_IMPORT, ErrorInfo, ModelResult, Results
 
@@ -161,7 +162,16 @@ def compare(base: Results | None, head: Results) -> Comparison:
     Models in the head's budget but not measured (`-k`, a shard) are
     `not-run`; models only in the base are `removed`; only in the head, `new`.
     Limits, tolerances and floors the head loosens are listed as relaxations.
+    Results counted by another FLOP convention are refused, not diffed: the
+    difference would be a convention, not a change (STYLE 2).
     """
+    if base is not None and base.convention != head.convention:
+        raise ResultsError(
+            "FG204",
+            f"the base results were counted with another FLOP convention ({base.convention!r}, "
+            f"pytest-flopguard {base.tool_version}) than the head ({head.convention!r}, {head.tool_version})",
+            fix="measure the base again with this version (e.g. `flopguard check --base REF --no-cache`)",
+        )
     names = sorted(set(head.models) | set(head.budget_models) | set(base.models if base else ()))
     diffs = tuple(_model(name, base, head) for name in names)
     return Comparison(

@@ -118,7 +118,9 @@ def time_bench(bench: Bench, max_time: float, target: float = TARGET_HALFWIDTH) 
     started = time.perf_counter()
     bench.warm_up(min(1.0, 0.1 * max_time))
     samples: list[float] = []
-    while time.perf_counter() - started < max_time:
+    # At least one sample, however long the warm-up took: a slow model gets a
+    # (wide) figure, not "could not be timed".
+    while not samples or time.perf_counter() - started < max_time:
         samples.append(bench.sample())
         checked = len(samples) >= MIN_SAMPLES and len(samples) % 10 == 0  # sorting every sample costs
         if checked and latency_stats.median_halfwidth(samples) < target:

@@ -13,6 +13,7 @@ import io
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,10 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
         with _captured(output) if capture else contextlib.nullcontext(), _importable(root):
             measurement = _count(spec, root)
     except Exception as exc:  # the user's code: record, don't crash the run
-        return ModelResult(error=_error_info(exc, root), output=_tail(output), **entry)
+        info = _error_info(exc, root)
+        if isinstance(exc, FlopguardError) and info.where is None:  # e.g. the factory cannot be imported
+            info = replace(info, where=str(spec.location))
+        return ModelResult(error=info, output=_tail(output), **entry)
     except SystemExit as exc:  # `sys.exit()` in a factory must not end the whole run
         from pytest_flopguard.faults import exited
 

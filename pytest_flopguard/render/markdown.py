@@ -50,7 +50,18 @@ def render_markdown(comparison: Comparison, max_chars: int = MAX_CHARS) -> str:
         text = _render(comparison, plan)
         if len(text) <= max_chars:
             return text
-    return _fit_rows(comparison, max_chars)
+    return _cut(_fit_rows(comparison, max_chars), max_chars)
+
+
+_CUT_NOTE = "\n\n<sub>… cut here to fit GitHub's comment size limit; the results JSON and the job summary have everything.</sub>\n"
+
+
+def _cut(text: str, max_chars: int) -> str:
+    """Last resort (notes and error sections alone too long): cut at a line end."""
+    if len(text) <= max_chars:
+        return text
+    head = text[: max_chars - len(_CUT_NOTE)]
+    return head[: head.rfind("\n") if "\n" in head else len(head)] + _CUT_NOTE
 
 
 @dataclass(frozen=True)
