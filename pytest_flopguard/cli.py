@@ -142,15 +142,12 @@ def _latency_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _duration(text: str) -> float:
-    from pytest_flopguard.budget.units import UnitError, parse_time
+    from pytest_flopguard.options import latency_time
 
     try:
-        seconds = parse_time(text, "--latency-time")
-    except UnitError as exc:
+        return latency_time(text, "--latency-time")
+    except FlopguardError as exc:
         raise argparse.ArgumentTypeError(f"{exc.message}; {exc.fix}") from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0, e.g. 10s")
-    return seconds
 
 
 def _latency_options(args: argparse.Namespace) -> LatencyOptions:

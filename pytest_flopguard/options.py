@@ -60,3 +60,16 @@ def _from_pyproject(root: Path) -> str | None:
             fix='write budget = "flopguard.yaml"',
         )
     return value
+
+
+def latency_time(text: str, option: str) -> float:
+    """`--latency-time` / `--flopguard-latency-time`: a positive duration such as `30s`."""
+    from pytest_flopguard.budget.units import UnitError, parse_time
+
+    try:
+        seconds = parse_time(text, option)
+    except UnitError as exc:
+        raise FlopguardError("FG131", exc.message, fix=exc.fix) from None
+    if seconds <= 0:
+        raise FlopguardError("FG131", f"{option} must be more than 0, got {text!r}", fix="write e.g. 10s")
+    return seconds

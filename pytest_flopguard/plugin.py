@@ -147,8 +147,8 @@ def _base_loader(config: pytest.Config, gate: Gate) -> Callable[[], Results] | N
 
 def _latency_options(config: pytest.Config) -> LatencyOptions:
     """Timed unless switched off; never in xdist workers (two timings at once disturb each other)."""
-    from pytest_flopguard.budget.units import UnitError, parse_time
     from pytest_flopguard.latency_run import IN_XDIST, SWITCHED_OFF
+    from pytest_flopguard.options import latency_time
 
     if config.getoption("flopguard_no_latency"):
         return LatencyOptions(reason=SWITCHED_OFF)
@@ -162,11 +162,8 @@ def _latency_options(config: pytest.Config) -> LatencyOptions:
         if is_controller(config):  # it measures nothing: no base latency to pair with
             return LatencyOptions(reason=IN_XDIST)
     raw = config.getoption("flopguard_latency_time")
-    try:
-        seconds = parse_time(raw, "--flopguard-latency-time") if raw else None
-    except UnitError as exc:
-        raise FlopguardError("FG131", exc.message, fix=exc.fix) from None
-    return LatencyOptions(enabled=True, time=seconds or None)
+    seconds = latency_time(raw, "--flopguard-latency-time") if raw else None
+    return LatencyOptions(enabled=True, time=seconds)
 
 
 def _gate(config: pytest.Config) -> Gate | None:

@@ -101,3 +101,18 @@ def test_pytest_plugin_times_latency_and_can_switch_it_off(pytester: pytest.Pyte
     off = pytester.runpytest_subprocess("--flopguard", "-k", "classifier", "--flopguard-no-latency")
     off.assert_outcomes(passed=1, deselected=2)
     off.stdout.fnmatch_lines(["*latency.cpu (measured)*skipped*", f"*latency.cpu measured: skipped: {SWITCHED_OFF}*"])
+
+
+@pytest.mark.parametrize("value", ["0s", "-1s", "10"])
+def test_plugin_and_cli_refuse_the_same_bad_latency_times(
+    pytester: pytest.Pytester, example_copy: Path, value: str
+) -> None:
+    import shutil
+
+    shutil.copytree(example_copy, pytester.path, dirs_exist_ok=True)
+    result = pytester.runpytest_subprocess("--flopguard", f"--flopguard-latency-time={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "[FG131]" in result.stderr.str()
+    proc = run_cli("check", f"--latency-time={value}", cwd=example_copy)
+    assert proc.returncode == 2
+    assert "--latency-time" in proc.stderr
