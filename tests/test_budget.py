@@ -160,6 +160,12 @@ CASES = [
         None,
         "empty.yaml: budget file is empty [FG101]\n  fix: start with `version: 1` and a `models:` mapping",
     ),
+    # One bad default is one whole-file error, not one error per model.
+    (
+        "bad_default_limit.yaml",
+        None,
+        "bad_default_limit.yaml:3 defaults.limits.flops: '4.1 GB' is a byte size, but flops takes a count [FG109]\n  fix: write a count such as 4.1GFLOPs",
+    ),
     (
         "misspelled_default.yaml",
         None,

@@ -158,6 +158,7 @@ def _budget(ctx: _Ctx, root: yaml.Node, path: Path, display: str) -> Budget:
     from pytest_flopguard.measure.device_profiles import SHIPPED
 
     devices = parse_devices(ctx, top["devices"]) if "devices" in top else {}
+    _check_defaults(ctx, defaults or {})
     if ctx.errors:  # a broken version/defaults/models/devices section affects every model
         raise ctx.errors[0]
     assert models is not None and defaults is not None
@@ -392,6 +393,13 @@ def _device(ctx: _Ctx, node: yaml.Node | None, path: str) -> str:
     if node is None:
         return "cpu"
     return _string(ctx, node, f"{path}.device", "a device name such as cpu or cuda") or "cpu"
+
+
+def _check_defaults(ctx: _Ctx, defaults: dict[str, yaml.Node]) -> None:
+    """Parse `defaults:` once: a bad value there is one whole-file error, not one per model."""
+    for section, parse in (("limits", _limits), ("tolerance", _tolerance), ("floor", _floor)):
+        if section in defaults:
+            parse(ctx, defaults[section], f"defaults.{section}")
 
 
 def _merged(
