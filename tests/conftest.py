@@ -33,3 +33,25 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
         text=True,
         timeout=300,
     )
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` as a test author; its stripped stdout (fails the test on error)."""
+    command = ["git", "-c", "user.name=flopguard test", "-c", "user.email=test@example.invalid", *args]
+    return subprocess.run(command, cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> str:
+    """Stage everything and commit; the new commit's SHA."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def edit(path: Path, *pairs: tuple[str, str]) -> None:
+    """Replace each `old` (which must be there) with `new` in a file."""
+    text = path.read_text()
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)

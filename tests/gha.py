@@ -27,7 +27,7 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, edit, git
 from tests.fake_github import PR, FakeGitHub
 from tests.fake_github import REPO as GITHUB_REPO
 
@@ -371,19 +371,6 @@ WIDEN = (
     ("self.stage2 = BasicBlock(width, 2 * width, 2)", "self.stage2 = BasicBlock(width, 3 * width, 2)"),
     ("self.stage3 = BasicBlock(2 * width, 4 * width, 2)", "self.stage3 = BasicBlock(3 * width, 4 * width, 2)"),
 )
-
-
-def git(repo: Path, *args: str) -> str:
-    command = ["git", "-c", "user.name=flopguard test", "-c", "user.email=test@example.invalid", *args]
-    return subprocess.run(command, cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def edit(path: Path, *pairs: tuple[str, str]) -> None:
-    text = path.read_text()
-    for old, new in pairs:
-        assert old in text, old
-        text = text.replace(old, new)
-    path.write_text(text)
 
 
 def pr_repository(repo: Path) -> Path:

@@ -21,7 +21,7 @@ import pytest
 
 from pytest_flopguard.basecache import cache_key
 from pytest_flopguard.gitbase import default_ref
-from tests.conftest import run_cli
+from tests.conftest import commit_all, edit, git, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -29,25 +29,6 @@ WIDEN = (
     ("self.stage2 = BasicBlock(width, 2 * width, 2)", "self.stage2 = BasicBlock(width, 3 * width, 2)"),
     ("self.stage3 = BasicBlock(2 * width, 4 * width, 2)", "self.stage3 = BasicBlock(3 * width, 4 * width, 2)"),
 )
-
-
-def git(repo: Path, *args: str) -> str:
-    command = ["git", "-c", "user.name=flopguard test", "-c", "user.email=test@example.invalid", *args]
-    return subprocess.run(command, cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
-def edit(path: Path, *pairs: tuple[str, str]) -> None:
-    text = path.read_text()
-    for old, new in pairs:
-        assert old in text, old
-        text = text.replace(old, new)
-    path.write_text(text)
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD").strip()
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from pytest_flopguard.latency_run import SWITCHED_OFF
-from tests.conftest import run_cli
+from tests.conftest import git, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -64,10 +63,6 @@ def test_no_latency_skips_timing_and_says_so(example_copy: Path) -> None:
     model = json.loads((example_copy / "out.json").read_text())["models"]["classifier"]
     assert "latency" not in model["metrics"] and "latency_estimate" in model["metrics"]
     assert model["skipped"]["latency.cpu"] == SWITCHED_OFF
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root, check=True)
 
 
 def test_base_and_head_are_timed_interleaved_in_one_job(example_copy: Path) -> None:

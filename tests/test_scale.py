@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pytest_flopguard.shard import Shard, balanced_shard_names, shard_names
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, commit_all, git, run_cli
 
 pytest.importorskip("xdist")
 
@@ -36,15 +36,6 @@ def stable(path: Path) -> dict[str, Any]:
     for model in data["models"].values():
         model.pop("seconds", None)
     return data
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-
-
-def commit_all(root: Path, message: str) -> None:
-    git(root, "add", "-A")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", message)
 
 
 # --- Must show 1: xdist, shards, partial runs -------------------------------------------------
