@@ -102,6 +102,8 @@ def main() -> int:
                 for name in args.conditions:
                     _decide(base, sides[name], args, tallies[name])
                 print(f"pair {i + 1}/{args.pairs} done", file=sys.stderr, flush=True)
+                if (i + 1) % 10 == 0 and i + 1 < args.pairs:  # a long run shows where it stands
+                    print(_table(tallies, args), file=sys.stderr, flush=True)
     table = _table(tallies, args)
     print(table)
     if args.write:
@@ -158,8 +160,9 @@ def _table(tallies: dict[str, Tally], args: argparse.Namespace) -> str:
     import torch
 
     neighbour = "one core kept busy by a busy-loop process" if args.busy else "no added neighbour"
+    decisions = min(len(tally.seconds) for tally in tallies.values())
     lines = [
-        f"{os.cpu_count()} cores, torch {torch.__version__}, {neighbour}; {args.pairs} decisions per condition, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, {neighbour}; {decisions} decisions per condition, "
         f"{args.seconds:g} s each (a flag is re-measured in fresh processes, which adds to the time), "
         f"tolerance {args.tolerance:.0%}, an MLP of ~9 ms per call on one thread.",
         "",
