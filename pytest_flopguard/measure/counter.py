@@ -34,6 +34,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from pytest_flopguard.measure import formulas
+from pytest_flopguard.measure.dynamo_shims import no_dynamo_wrapper
 from pytest_flopguard.measure.memory import PeakTracker
 from pytest_flopguard.measure.types import Measurement, ModuleStats, OpCost, OpStats
 
@@ -199,17 +200,6 @@ def _param_count(module: torch.nn.Module) -> int:
 
 
 # --- the two modes -------------------------------------------------------------------
-
-
-def no_dynamo_wrapper() -> bool:
-    """Keep torch from wrapping our `__torch_dispatch__` in a dynamo-disable shim.
-
-    The shim imports `torch._dynamo` on first use: about one second of every
-    measurement process, more than counting a ResNet-50. Our modes never run
-    under `torch.compile`, so there is nothing for the shim to disable; torch
-    documents this override on `TorchDispatchMode._should_skip_dynamo`.
-    """
-    return False
 
 
 class _OpCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves it untyped

@@ -20,6 +20,7 @@ import torch
 
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.measure.counter import count_forward
+from pytest_flopguard.measure.dynamo_shims import dynamo_shims_bypassed
 from pytest_flopguard.measure.hybrid import hybrid_execution
 from pytest_flopguard.measure.types import Measurement
 
@@ -39,12 +40,13 @@ def count_model(build: Build, make_inputs: MakeInputs, max_real_bytes: int | Non
     >>> count_model(lambda: torch.nn.Linear(4, 2), lambda device, model: ((torch.randn(1, 4),), {})).macs
     8
     """
-    model = _built(build, torch.device("meta"))
-    args, kwargs = _inputs(make_inputs, model)
-    try:
-        return count_forward(model, args, kwargs, below=hybrid_execution)
-    except Exception as exc:  # the model's code needs real weights: see below
-        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+    with dynamo_shims_bypassed():  # meta kernels would import torch's compiler: ~1 s
+        model = _built(build, torch.device("meta"))
+        args, kwargs = _inputs(make_inputs, model)
+        try:
+            return count_forward(model, args, kwargs, below=hybrid_execution)
+        except Exception as exc:  # the model's code needs real weights: see below
+            reason = f"{type(exc).__name__}: {_first_line(exc)}"
     _check_real_run_fits(model, reason)
     model = _built(build, CPU)
     args, kwargs = _inputs(make_inputs, model)

@@ -34,7 +34,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from pytest_flopguard.measure.counter import no_dynamo_wrapper
+from pytest_flopguard.measure.dynamo_shims import no_dynamo_wrapper
 
 MAX_REAL_FACTORY = 2**24  # elements; bigger input-derived factories stay on meta
 META = torch.device("meta")

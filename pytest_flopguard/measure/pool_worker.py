@@ -55,7 +55,7 @@ def _warm() -> None:
     from pytest_flopguard.measure.execute import count_model
 
     # One tiny model end to end: torch loads the rest of what counting needs
-    # (dispatch modes, dynamo) lazily, seconds that must not count against
+    # (dispatch modes, sympy for its shape checks) lazily, seconds that must not count against
     # the first model's timeout.
     count_model(lambda: torch.nn.Linear(2, 2), lambda device, model: ((torch.ones(1, 2),), {}))
     import pytest_flopguard.budget.loader
