@@ -68,6 +68,36 @@ def test_full_syntax(tmp_path: Path) -> None:
     assert budget.model("ids").inputs.args == (TensorSpec((1, 16), "int64", (0, 100)),)
 
 
+def test_latency_without_a_device_is_on_the_entrys_device(tmp_path: Path) -> None:
+    """`device:` (own, else defaults, else cpu) is where a bare `latency: 2ms` is measured."""
+    path = tmp_path / "flopguard.yaml"
+    path.write_text(
+        "version: 1\n"
+        "defaults:\n  device: cuda\n  limits: {latency: 9ms}\n"  # line 4
+        "models:\n"
+        "  inherits:\n    model: pkg.mod:build\n    inputs: [[1, 4]]\n"
+        "  own:\n    model: pkg.mod:build\n    inputs: [[1, 4]]\n    device: cuda:1\n"
+        "    limits: {latency: 2ms}\n"  # line 13
+        "  named:\n    model: pkg.mod:build\n    inputs: [[1, 4]]\n    device: cpu\n"
+        "    limits: {latency: {cuda: 3ms}}\n"
+        "  family:\n    model: pkg.mod:build\n    inputs: [[1, 4]]\n    device: cpu\n"
+        "    variants: {small: {}, big: {limits: {latency: 5ms}}}\n",  # line 23
+        encoding="utf-8",
+    )
+    budget = load_budget(path)
+    assert budget.errors == ()
+    assert budget.model("inherits").device == "cuda"
+    assert budget.model("inherits").limits == {"latency.cuda": 0.009}
+    assert budget.model("inherits").limit_lines == {"latency.cuda": 4}
+    # the default's bare latency is on each entry's own device, where the entry's own wins
+    assert budget.model("own").limits == {"latency.cuda:1": 0.002}
+    assert budget.model("own").limit_lines == {"latency.cuda:1": 13}
+    assert budget.model("named").limits == {"latency.cpu": 0.009, "latency.cuda": 0.003}
+    assert budget.model("family[small]").limits == {"latency.cpu": 0.009}
+    assert budget.model("family[big]").limits == {"latency.cpu": 0.005}
+    assert budget.model("family[big]").limit_lines["latency.cpu"] == 23
+
+
 # One file per error: (file, the model it is pinned on or None when fatal, exact text).
 CASES = [
     (
@@ -116,9 +146,14 @@ CASES = [
         "bad_dtype.yaml:6 models.gpt.inputs.input_ids.dtype: unknown dtype 'int46'; did you mean 'int64'? [FG115]\n  fix: use one of: float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8, bool",
     ),
     (
-        "latency_not_per_device.yaml",
+        "estimate_not_per_device.yaml",
         "classifier",
-        "latency_not_per_device.yaml:6 models.classifier.limits.latency: latency limits are per device [FG112]\n  fix: write `latency: {cpu: 25ms}`",
+        "estimate_not_per_device.yaml:6 models.classifier.limits.latency_estimate: latency_estimate limits name a device profile [FG112]\n  fix: write `latency_estimate: {NAME: 4ms}` with NAME a shipped profile (a100, h100, jetson-orin-nano, laptop-cpu, raspberry-pi-5, t4) or one under `devices:`",
+    ),
+    (
+        "bad_device.yaml",
+        "classifier",
+        "bad_device.yaml:6 models.classifier.device: latency is measured on `cpu`, `cuda` or `cuda:N`, not 'tpu' [FG118]\n  fix: for a device this runner does not have, use `latency_estimate: {NAME: ...}` with a profile",
     ),
     (
         "bad_tolerance.yaml",

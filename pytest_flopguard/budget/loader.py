@@ -21,9 +21,9 @@ import yaml
 
 from pytest_flopguard.budget import units
 from pytest_flopguard.budget.hardening import check_shape, check_target, check_tree, confine
-from pytest_flopguard.budget.schema import DTYPES, Budget, InputsSpec, ModelSpec, TensorSpec
+from pytest_flopguard.budget.schema import DTYPES, LATENCY_DEVICE, Budget, InputsSpec, ModelSpec, TensorSpec
 from pytest_flopguard.errors import BudgetError, Location, did_you_mean
-from pytest_flopguard.measure.device_profiles import DeviceProfile
+from pytest_flopguard.measure.device_profiles import SHIPPED, DeviceProfile
 from pytest_flopguard.metrics import METRICS
 
 SUPPORTED_VERSIONS = (1,)
@@ -295,6 +295,9 @@ def _model(
     path = f"models.{name}"
     fields = _mapping(ctx, node, path, MODEL_KEYS) or {}
     source = _source(ctx, fields, node, path)
+    # `defaults.device` was checked once, by _check_defaults.
+    device = _device(ctx, fields["device"], path) if "device" in fields else _device(None, defaults.get("device"), "")
+    limits = partial(_limits, device=device)
     spec = ModelSpec(
         name=name,
         location=ctx.loc(node, path),
@@ -302,11 +305,11 @@ def _model(
         onnx=source.get("onnx"),
         kwargs=_kwargs(ctx, fields.get("kwargs"), f"{path}.kwargs"),
         inputs=_entry_inputs(ctx, fields, defaults.get("inputs"), path, node),
-        limits=_merged(ctx, _limits, defaults.get("limits"), fields.get("limits"), path, "limits"),
+        limits=_merged(ctx, limits, defaults.get("limits"), fields.get("limits"), path, "limits"),
         tolerance=_merged(ctx, _tolerance, defaults.get("tolerance"), fields.get("tolerance"), path, "tolerance"),
         floor=_merged(ctx, _floor, defaults.get("floor"), fields.get("floor"), path, "floor"),
-        device=_device(ctx, fields.get("device") or defaults.get("device"), path),
-        limit_lines=_limit_lines(fields.get("limits"), defaults.get("limits")),
+        device=device,
+        limit_lines=_limit_lines(device, fields.get("limits"), defaults.get("limits")),
         errors=(),
         timing=parse_timing(
             ctx, fields.get("timing"), f"{path}.timing", parse_timing(ctx, defaults.get("timing"), "defaults.timing")
@@ -389,15 +392,29 @@ def _kwargs(ctx: _Ctx, node: yaml.Node | None, path: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _device(ctx: _Ctx, node: yaml.Node | None, path: str) -> str:
-    if node is None:
+def _device(ctx: _Ctx | None, node: yaml.Node | None, path: str) -> str:
+    """`device:`, where `latency` is measured when a limit names no device; errors go to `ctx` if given."""
+    if not isinstance(node, yaml.ScalarNode):
+        if node is not None and ctx is not None:
+            _string(ctx, node, f"{path}.device", "a device name such as cpu or cuda")
         return "cpu"
-    return _string(ctx, node, f"{path}.device", "a device name such as cpu or cuda") or "cpu"
+    if LATENCY_DEVICE.match(node.value):
+        return str(node.value)
+    if ctx is not None:
+        ctx.error(
+            "FG118",
+            node,
+            f"{path}.device",
+            f"latency is measured on `cpu`, `cuda` or `cuda:N`, not {node.value!r}",
+            "for a device this runner does not have, use `latency_estimate: {NAME: ...}` with a profile",
+        )
+    return "cpu"
 
 
 def _check_defaults(ctx: _Ctx, defaults: dict[str, yaml.Node]) -> None:
     """Parse `defaults:` once: a bad value there is one whole-file error, not one per model."""
-    for section, parse in (("limits", _limits), ("tolerance", _tolerance), ("floor", _floor)):
+    device = _device(ctx, defaults.get("device"), "defaults")
+    for section, parse in (("limits", partial(_limits, device=device)), ("tolerance", _tolerance), ("floor", _floor)):
         if section in defaults:
             parse(ctx, defaults[section], f"defaults.{section}")
 
@@ -414,17 +431,24 @@ def _merged(
     return {**merged, **(parse(ctx, own, f"{path}.{section}") if own is not None else {})}
 
 
-def _limits(ctx: _Ctx, node: yaml.Node, path: str) -> dict[str, float]:
+def _limits(ctx: _Ctx, node: yaml.Node, path: str, *, device: str) -> dict[str, float]:
+    """`limits:`; a `latency` that names no device is on the entry's `device`."""
     out: dict[str, float] = {}
     for key, value in (_mapping(ctx, node, path, tuple(METRICS)) or {}).items():
         metric = METRICS[key]
+        if key == "latency" and isinstance(value, yaml.ScalarNode):
+            parsed = _quantity(ctx, value, f"{path}.{key}", partial(units.parse_time, subject=key))
+            if parsed is not None:
+                out[f"{key}.{device}"] = parsed
+            continue
         if metric.per_device and isinstance(value, yaml.ScalarNode):
             ctx.error(
                 "FG112",
                 value,
                 f"{path}.{key}",
-                f"{key} limits are per device",
-                f"write `{key}: {{cpu: {value.value}}}`",
+                f"{key} limits name a device profile",
+                f"write `{key}: {{NAME: {value.value}}}` with NAME a shipped profile "
+                f"({', '.join(sorted(SHIPPED))}) or one under `devices:`",
             )
             continue
         if metric.per_device:
@@ -464,12 +488,12 @@ def _floor(ctx: _Ctx, node: yaml.Node, path: str) -> dict[str, float]:
     return out
 
 
-def _limit_lines(*nodes: yaml.Node | None) -> dict[str, int]:
+def _limit_lines(device: str, *nodes: yaml.Node | None) -> dict[str, int]:
     """Line of each limit, the model's own entry winning over defaults."""
     lines: dict[str, int] = {}
     for node in reversed([n for n in nodes if isinstance(n, yaml.MappingNode)]):
         for key, sub_key, value in _walk_limits(node):
-            flat = f"{key}.{sub_key}" if sub_key else key
+            flat = f"{key}.{sub_key or device}" if key == "latency" else f"{key}.{sub_key}" if sub_key else key
             lines[flat] = value.start_mark.line + 1
     return lines
 

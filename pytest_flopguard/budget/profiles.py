@@ -17,7 +17,6 @@ owns the walk over the YAML nodes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import partial
 
@@ -25,13 +24,12 @@ import yaml
 
 from pytest_flopguard.budget import units
 from pytest_flopguard.budget.loader import _Ctx, _mapping, _quantity, _string, node_text
-from pytest_flopguard.budget.schema import TimingSpec
+from pytest_flopguard.budget.schema import LATENCY_DEVICE, TimingSpec
 from pytest_flopguard.errors import BudgetError, Location, did_you_mean
 from pytest_flopguard.measure.device_profiles import SHIPPED, DeviceProfile
 
 PROFILE_KEYS = ("fp32", "fp16", "int8", "bandwidth", "title")
 TIMING_KEYS = ("threads", "time")
-_LATENCY_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 def parse_devices(ctx: _Ctx, node: yaml.Node | None) -> dict[str, DeviceProfile]:
@@ -106,7 +104,7 @@ def check_latency_limits(
     for key in limits:
         metric, _, device = key.partition(".")
         where = Location(ctx.display, lines.get(key), f"{path}.limits.{key}")
-        if metric == "latency" and not _LATENCY_DEVICE.match(device):
+        if metric == "latency" and not LATENCY_DEVICE.match(device):
             ctx.errors.append(
                 BudgetError(
                     "FG118",

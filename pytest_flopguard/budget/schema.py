@@ -7,6 +7,7 @@ types. Limits and tolerances are flat mappings keyed by metric key
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 from pytest_flopguard.errors import BudgetError, Location
 from pytest_flopguard.measure.device_profiles import DeviceProfile
 
+# The devices `latency` can be measured on (`latency_estimate` takes profiles instead).
+LATENCY_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 

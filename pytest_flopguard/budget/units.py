@@ -27,7 +27,8 @@ BYTE_UNITS = {
     **{p + "B": m for p, m in (("k", 10**3), ("K", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12))},
     **{p + "iB": 1024**i for i, p in enumerate(("K", "M", "G", "T"), start=1)},
 }
-TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
+# Units per second: dividing gives the nearest float (9ms -> 0.009, not 0.009000000000000001).
+TIME_UNITS = {"ns": 1e9, "us": 1e6, "µs": 1e6, "ms": 1e3, "s": 1.0}
 
 _QUANTITY = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-zµ%]*)\s*$")
 
@@ -92,7 +93,7 @@ def parse_time(raw: object, subject: str = "this key") -> float:
         )
     if number < 0:
         raise UnitError(f"{raw!r} is negative", "durations are zero or more")
-    return number * TIME_UNITS[unit]
+    return number / TIME_UNITS[unit]
 
 
 _RATE_WORDS = {True: ("FLOPs", "FLOP", "OPs", "OP"), False: ("FLOPS", "OPS", "")}

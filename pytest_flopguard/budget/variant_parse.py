@@ -59,10 +59,12 @@ class Matrix:
     accuracy: float | None
 
 
-def parse(ctx: L._Ctx, fields: dict[str, yaml.Node], path: str, known: Mapping[str, DeviceProfile]) -> Matrix:
+def parse(
+    ctx: L._Ctx, fields: dict[str, yaml.Node], path: str, known: Mapping[str, DeviceProfile], device: str
+) -> Matrix:
     dtype, dtypes = _dtype_setting(ctx, fields.get("dtype"), f"{path}.dtype")
     return Matrix(
-        explicit=_explicit(ctx, fields.get("variants"), f"{path}.variants", known),
+        explicit=_explicit(ctx, fields.get("variants"), f"{path}.variants", known, device),
         resolutions=_resolutions(ctx, fields.get("resolutions"), f"{path}.resolutions"),
         batches=_batches(ctx, fields.get("batch"), f"{path}.batch"),
         dtypes=dtypes,
@@ -121,7 +123,7 @@ def _float_dtype(ctx: L._Ctx, node: yaml.Node, path: str) -> str | None:
 
 
 def _explicit(
-    ctx: L._Ctx, node: yaml.Node | None, path: str, known: Mapping[str, DeviceProfile]
+    ctx: L._Ctx, node: yaml.Node | None, path: str, known: Mapping[str, DeviceProfile], device: str
 ) -> list[Overrides] | None:
     if node is None:
         return None
@@ -143,20 +145,26 @@ def _explicit(
                 f"variant id {key!r} may hold only letters, digits, `_`, `.` and `-`",
                 "rename it, e.g. `640`, `large` or `int8-calibrated`",
             )
-        own = overrides(ctx, key, value, f"{path}.{key}", VARIANT_KEYS, known)
+        own = overrides(ctx, key, value, f"{path}.{key}", VARIANT_KEYS, known, device)
         out.append(dataclasses.replace(own, line=key_node.start_mark.line + 1))
     return out
 
 
 def overrides(
-    ctx: L._Ctx, key: str, node: yaml.Node, path: str, allowed: tuple[str, ...], known: Mapping[str, DeviceProfile]
+    ctx: L._Ctx,
+    key: str,
+    node: yaml.Node,
+    path: str,
+    allowed: tuple[str, ...],
+    known: Mapping[str, DeviceProfile],
+    device: str,
 ) -> Overrides:
     from pytest_flopguard.budget.profiles import check_latency_limits
 
     is_null = isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
     fields = {} if is_null else (L._mapping(ctx, node, path, allowed) or {})
-    limits = L._limits(ctx, fields["limits"], f"{path}.limits") if "limits" in fields else {}
-    lines = L._limit_lines(fields.get("limits"))
+    limits = L._limits(ctx, fields["limits"], f"{path}.limits", device=device) if "limits" in fields else {}
+    lines = L._limit_lines(device, fields.get("limits"))
     return Overrides(
         id=key,
         node=node,

@@ -84,7 +84,7 @@ def expand(ctx: L._Ctx, spec: ModelSpec, node: yaml.Node, known: Mapping[str, De
     fields = items(node)
     path = f"models.{spec.name}"
     before = len(ctx.errors)
-    matrix = parse(ctx, fields, path, known)
+    matrix = parse(ctx, fields, path, known, spec.device)
     spec = dataclasses.replace(spec, dtype=matrix.dtype, accuracy=matrix.accuracy)
     if not ctx.errors[before:]:
         check_applies(ctx, spec, fields, matrix.explicit, matrix.dtypes)
@@ -103,7 +103,7 @@ def expand(ctx: L._Ctx, spec: ModelSpec, node: yaml.Node, known: Mapping[str, De
         return [dataclasses.replace(spec, inputs=_converted(spec.inputs, matrix.dtype))]
     specs = [_variant(spec, combo) for combo in combos]
     _check_unique(ctx, specs, node, path)
-    settings = _per_variant(ctx, fields.get("per_variant"), f"{path}.per_variant", combos, known)
+    settings = _per_variant(ctx, fields.get("per_variant"), f"{path}.per_variant", combos, known, spec.device)
     if ctx.errors[before:]:
         return [dataclasses.replace(spec, errors=tuple(ctx.errors[before:]))]
     return [_with_settings(s, settings, combo.parts) for s, combo in zip(specs, combos, strict=True)]
@@ -224,7 +224,12 @@ def _first_dim(inputs: InputsSpec) -> int | None:
 
 
 def _per_variant(
-    ctx: L._Ctx, node: yaml.Node | None, path: str, combos: list[_Combo], known: Mapping[str, DeviceProfile]
+    ctx: L._Ctx,
+    node: yaml.Node | None,
+    path: str,
+    combos: list[_Combo],
+    known: Mapping[str, DeviceProfile],
+    device: str,
 ) -> dict[str, Overrides]:
     """`per_variant: {448: {...}, 448-b8: {...}}`: settings by id, or by any part(s) of one."""
     entries = L._mapping(ctx, node, path, None) if node is not None else None
@@ -232,7 +237,7 @@ def _per_variant(
     out = {}
     for key, value in (entries or {}).items():
         if key in keys:
-            out[key] = overrides(ctx, key, value, f"{path}.{key}", PER_VARIANT_KEYS, known)
+            out[key] = overrides(ctx, key, value, f"{path}.{key}", PER_VARIANT_KEYS, known, device)
             continue
         guess = did_you_mean(key, keys)
         hint = f"; did you mean {guess!r}?" if guess else ""
