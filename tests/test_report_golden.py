@@ -54,6 +54,21 @@ def error_in_one_model() -> Comparison:
     return pair({"classifier": cnn(32), "head": cnn(8)}, {"classifier": cnn(32), "head": broken})
 
 
+def crashed_with_output() -> Comparison:
+    """A segfault in the worker: the user's frames and what the model printed, fenced."""
+    crashed = ModelResult(
+        error=ErrorInfo(
+            "crashed (SIGSEGV)",
+            "the worker died while measuring this model",
+            code="FG351",
+            where="models/head.py:12",
+            traceback='  File "models/head.py", line 30, in forward\n  File "models/head.py", line 12, in _kernel',
+        ),
+        output="loading kernel ```cuda``` for @octocat\n</details> <b>not markup</b>\n",
+    )
+    return pair({"classifier": cnn(32), "head": cnn(8)}, {"classifier": cnn(32), "head": crashed})
+
+
 def relaxed_budget() -> Comparison:
     loosened = replace(cnn(36, {"flops": 20_000_000}), tolerance={"macs": 0.2, "flops": 0.2})
     return pair({"classifier": cnn(32)}, {"classifier": loosened})
@@ -86,6 +101,7 @@ SCENARIOS: dict[str, Callable[[], Comparison]] = {
     "over_limit": over_limit,
     "new_and_removed": new_and_removed,
     "error_in_one_model": error_in_one_model,
+    "crashed_with_output": crashed_with_output,
     "relaxed_budget": relaxed_budget,
     "variant_family": variant_family,
 }
@@ -141,3 +157,11 @@ def test_a_report_of_errors_alone_still_fits() -> None:
     assert len(report) <= MAX_CHARS
     assert report.startswith(MARKER + "\n")
     assert report.rstrip().endswith("the results JSON and the job summary have everything.</sub>")
+
+
+def test_a_crash_output_is_dropped_before_any_row_and_the_report_says_so() -> None:
+    full = render_markdown(crashed_with_output())
+    trimmed = render_markdown(crashed_with_output(), max_chars=len(full) - 1)
+    assert "````" in full and "````" not in trimmed
+    assert "the traceback and output of 1 failed model(s)" in trimmed
+    assert "**head**: crashed (SIGSEGV) at models/head.py:12" in trimmed

@@ -14,6 +14,7 @@ from pytest_flopguard.compare.diff import SEVERITY, Comparison, MetricDiff, Mode
 from pytest_flopguard.measure.types import FLOP_CONVENTION, ModuleStats
 from pytest_flopguard.render import cells
 from pytest_flopguard.render.chart import MAX_MODELS, flops_chart
+from pytest_flopguard.render.details import error_details
 
 MARKER = "<!-- pytest-flopguard:report -->"
 MAX_CHARS = 65_536  # GitHub refuses longer comment bodies
@@ -119,6 +120,7 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
     details = [
         (m, moves) for m in comparison.models if _worth_detail(m) for moves in [_moves(m)] if moves or _uncounted(m)
     ]
+    crashes = {m.name: block for m in comparison.models if (block := _error_block(m))}
     return env.get_template("report.md.j2").render(
         marker=MARKER,
         comparison=comparison,
@@ -131,8 +133,11 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
         rows=_first_of_model(rows),
         unchanged=unchanged,
         details=details if plan.details else [],
+        crashes=crashes if plan.details else {},
         latency=[(m, lines) for m in comparison.models if (lines := cells.latency_lines(m))],
-        trimmed=_trim_notes(len(details) if not plan.details else 0, len(unchanged), omitted_rows)
+        trimmed=_trim_notes(
+            0 if plan.details else len(details), 0 if plan.details else len(crashes), len(unchanged), omitted_rows
+        )
         + (["the FLOPs chart"] if chart is not None and not plan.chart else []),
         chart=chart if plan.chart else None,
         max_chart=MAX_MODELS,
@@ -158,15 +163,32 @@ def _first_of_model(rows: list[tuple[ModelDiff, MetricDiff | None]]) -> list[tup
     return out
 
 
-def _trim_notes(details: int, unchanged: int, rows: int) -> list[str]:
+def _trim_notes(details: int, crashes: int, unchanged: int, rows: int) -> list[str]:
     notes = []
     if details:
         notes.append(f"the module breakdown of {details} model(s)")
+    if crashes:
+        notes.append(f"the traceback and output of {crashes} failed model(s)")
     if unchanged:
         notes.append(f"the rows of {unchanged} unchanged model(s)")
     if rows:
         notes.append(f"{rows} more table row(s)")
     return notes
+
+
+def _error_block(model: ModelDiff) -> str | None:
+    """A failed model's own frames and printed output, as the terminal shows them, fenced.
+
+    The fence is longer than any run of backticks in the text: what the
+    model printed cannot close it and turn into markup or mentions.
+    """
+    lines = error_details(model)
+    if not lines:
+        return None
+    body = "\n".join(line.removeprefix("    ") for line in lines)
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{body}\n{fence}"
 
 
 def _uncounted(model: ModelDiff) -> bool:
