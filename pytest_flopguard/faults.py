@@ -81,7 +81,7 @@ def run_timed_out(total: float, started: bool) -> ErrorInfo:
         TIMEOUT,
         f"timeout: the whole run's bound of {format_time(total)} was reached {when}",
         "FG354",
-        "raise --timeout-total, or shard the models (--shard I/N)",
+        "raise --timeout-total (pytest: --flopguard-timeout-total), or shard the models (--shard I/N)",
     )
 
 

@@ -6,6 +6,8 @@ imports nothing heavy at module level and does nothing without `--flopguard`.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 GATE_KEY = pytest.StashKey[Gate]()
 NOTES_KEY = pytest.StashKey[list[str]]()  # lines for the terminal summary: base measured or cached, baseline written
 SELECTED_KEY = pytest.StashKey[list[str]]()  # the models this session runs: only they are timed against the base
+SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler before ours, put back at unconfigure
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,6 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--flopguard-in-process",
         action="store_true",
         help="measure models in the pytest process instead of a worker process (debugging: a crash ends the run)",
+    )
+    group.addoption(
+        "--flopguard-timeout-total",
+        metavar="DURATION",
+        help="bound on measuring all models, e.g. 45m (default 6h); per model: `timeout:` in the budget (default 10m)",
     )
     group.addoption(
         "--flopguard-all",
@@ -101,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if not config.getoption("flopguard_in_process"):
             from pytest_flopguard.pool import Pool
 
-            gate.pool = Pool()  # its worker starts with the first model measured
+            gate.pool = Pool(total=_timeout_total(config))  # its worker starts with the first model measured
         if config.getoption("flopguard_shard"):
             from pytest_flopguard.shard import parse_shard
 
@@ -111,6 +119,26 @@ def pytest_configure(config: pytest.Config) -> None:
             _register_xdist(config, gate)
     except FlopguardError as exc:
         raise pytest.UsageError(f"flopguard: {exc}") from None
+    if not hasattr(config, "workerinput") and threading.current_thread() is threading.main_thread():
+        config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (a cancelled CI job) ends the session as Ctrl-C does, so it still finishes:
+    --flopguard-json and --flopguard-markdown get the models measured so far (the rest: not run)."""
+    pytest.exit("flopguard: terminated (SIGTERM); the reports hold the models measured so far", returncode=143)
+
+
+def _timeout_total(config: pytest.Config) -> float:
+    from pytest_flopguard.budget.hardening import parse_timeout
+    from pytest_flopguard.budget.units import UnitError
+    from pytest_flopguard.pool import DEFAULT_TOTAL
+
+    raw = config.getoption("flopguard_timeout_total")
+    try:
+        return parse_timeout(raw) if raw else DEFAULT_TOTAL
+    except UnitError as exc:
+        raise pytest.UsageError(f"flopguard: --flopguard-timeout-total: {exc.message}; {exc.fix}") from None
 
 
 def _register_xdist(config: pytest.Config, gate: Gate) -> None:
@@ -311,3 +339,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     gate = _gate(config)
     if gate is not None and gate.pool is not None:
         gate.pool.close()
+    if SIGTERM_KEY in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[SIGTERM_KEY])

@@ -260,6 +260,73 @@ def _interrupted(tmp_path: Path, sig: signal.Signals, code: int) -> None:
     assert _marked(mark) == []
 
 
+def test_sigterm_ends_a_pytest_session_with_reports_of_what_was_measured(tmp_path: Path) -> None:
+    """A cancelled CI job: pytest's session still finishes, its JSON and Markdown hold m0-m2."""
+    text = "version: 1\nmodels:\n" + "".join(
+        f"  m{i}:\n    model: faulty:{'hang' if i == 3 else 'good'}\n    inputs: [[1, 4]]\n" for i in range(5)
+    )
+    root = make_repo(tmp_path, text)
+    mark = uuid.uuid4().hex
+    args = [
+        "--flopguard",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        "--flopguard-json",
+        "out.json",
+        "--flopguard-markdown",
+        "out.md",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=root,
+        env={**os.environ, "CI": "true", "FLOPGUARD_TEST_MARK": mark, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = ""
+    while "flopguard.yaml::m2 PASSED" not in seen:  # m3 hangs next
+        line = proc.stdout.readline()
+        assert line, seen
+        seen += line
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, seen + out
+    assert "terminated (SIGTERM)" in out
+    data = json.loads((root / "out.json").read_text())
+    assert sorted(data["models"]) == ["m0", "m1", "m2"]
+    assert "m2" in (root / "out.md").read_text()
+    assert _marked(mark) == []
+
+
+def test_pytest_timeout_total_bounds_the_session(tmp_path: Path) -> None:
+    text = "version: 1\nmodels:\n  m0:\n    model: faulty:good\n    inputs: [[1, 4]]\n"
+    text += "  m1:\n    model: faulty:hang\n    inputs: [[1, 4]]\n"
+    root = make_repo(tmp_path, text)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--flopguard", "-p", "no:cacheprovider", "--flopguard-timeout-total", "20s"],
+        cwd=root,
+        env={**os.environ, "CI": "true"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 1, result.stdout
+    assert "the whole run's bound of 20s was reached while measuring it" in result.stdout, result.stdout
+    assert "--flopguard-timeout-total" in result.stdout  # the fix names the option to raise
+    bad = subprocess.run(
+        [sys.executable, "-m", "pytest", "--flopguard", "-p", "no:cacheprovider", "--flopguard-timeout-total", "soon"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert bad.returncode == 4 and "--flopguard-timeout-total: 'soon'" in bad.stderr, bad.stderr
+
+
 def _read_json(path: Path) -> dict | None:  # type: ignore[type-arg]
     try:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
