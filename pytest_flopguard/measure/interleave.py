@@ -125,15 +125,7 @@ def _unconfirmed(
 
 
 def _stats(samples: list[float], environment: dict[str, str], calls: int) -> LatencyStats:
-    return LatencyStats(
-        median_s=latency_stats.quantile(samples, 0.5),
-        p10_s=latency_stats.quantile(samples, 0.1),
-        p90_s=latency_stats.quantile(samples, 0.9),
-        samples=len(samples),
-        threads=int(environment.get("threads", "1")),
-        calls_per_sample=calls,
-        environment=environment,
-    )
+    return latency_stats.summarize(samples, int(environment.get("threads", "1")), calls, environment)
 
 
 # --- one worker ------------------------------------------------------------------

@@ -24,7 +24,7 @@ import contextlib
 import math
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,27 +128,13 @@ def time_bench(bench: Bench, max_time: float, target: float = TARGET_HALFWIDTH) 
     return samples
 
 
-def summarize(
-    samples: Sequence[float], threads: int, calls_per_sample: int, environment: dict[str, str]
-) -> LatencyStats:
-    return LatencyStats(
-        median_s=latency_stats.quantile(samples, 0.5),
-        p10_s=latency_stats.quantile(samples, 0.1),
-        p90_s=latency_stats.quantile(samples, 0.9),
-        samples=len(samples),
-        threads=threads,
-        calls_per_sample=calls_per_sample,
-        environment=environment,
-    )
-
-
 def measure_spec(spec: ModelSpec, root: Path, device: str, max_time: float | None = None) -> LatencyStats:
     """The latency of `spec` on `device` (check `unavailable(device)` first)."""
     threads = spec.timing.threads
     with num_threads(threads):
         bench = load_bench(spec, root, device)
         samples = time_bench(bench, max_time or spec.timing.time or DEFAULT_TIME)
-    return summarize(samples, threads, bench.calls_per_sample, environment(device, threads))
+    return latency_stats.summarize(samples, threads, bench.calls_per_sample, environment(device, threads))
 
 
 @contextlib.contextmanager

@@ -20,7 +20,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from pytest_flopguard.measure.types import LatencyStats
+
 MIN_SAMPLES = 8  # per side; fewer cannot give a useful interval
+
+
+def summarize(
+    samples: Sequence[float], threads: int, calls_per_sample: int, environment: dict[str, str]
+) -> LatencyStats:
+    """Median, p10 and p90 of one side's samples, with how they were taken."""
+    return LatencyStats(
+        median_s=quantile(samples, 0.5),
+        p10_s=quantile(samples, 0.1),
+        p90_s=quantile(samples, 0.9),
+        samples=len(samples),
+        threads=threads,
+        calls_per_sample=calls_per_sample,
+        environment=environment,
+    )
 
 
 @dataclass(frozen=True)
