@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -36,7 +35,7 @@ from torch.utils._pytree import tree_flatten
 from pytest_flopguard.measure import formulas
 from pytest_flopguard.measure.dynamo_shims import no_dynamo_wrapper
 from pytest_flopguard.measure.memory import PeakTracker
-from pytest_flopguard.measure.types import Measurement, ModuleStats, OpCost, OpStats
+from pytest_flopguard.measure.types import Measurement, ModuleStats, OpCost, Totals
 
 aten = torch.ops.aten
 
@@ -93,26 +92,12 @@ def count_forward(
 # --- accumulation ------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class _Acc:
-    calls: int = 0
-    macs: int = 0
-    flops_other: int = 0
-    memory_access: int = 0
-
-    def add(self, macs: int, other: int, nbytes: int, calls: int) -> None:
-        self.calls += calls
-        self.macs += macs
-        self.flops_other += other
-        self.memory_access += nbytes
-
-
 class _Tally:
     """What one forward pass adds up: per op, per module, uncounted, peak."""
 
     def __init__(self, model: torch.nn.Module) -> None:
-        self.ops: dict[str, _Acc] = {}
-        self.modules: dict[str, _Acc] = {path: _Acc() for path, _ in model.named_modules()}
+        self.ops: dict[str, Totals] = {}
+        self.modules: dict[str, Totals] = {path: Totals() for path, _ in model.named_modules()}
         self.uncounted: Counter[str] = Counter()
         self.stack: list[str] = []  # module paths, outermost first
         self.suppressed = 0  # > 0 inside an op counted at function level
@@ -127,7 +112,7 @@ class _Tally:
         nbytes = _bytes_accessed(op, args, kwargs, out)
         if _category(op) == "uncounted":
             self.uncounted[name] += 1
-        self.ops.setdefault(name, _Acc()).add(macs, other, nbytes, calls=1)
+        self.ops.setdefault(name, Totals()).add(macs, other, nbytes, calls=1)
         for path in set(self.stack):  # a module twice on the stack counts once
             self.modules[path].add(macs, other, nbytes, calls=0)
         inputs, outputs = _tensors((args, kwargs)), _tensors(out)
@@ -159,9 +144,7 @@ class _Tally:
             memory_access=sum(a.memory_access for a in self.ops.values()),
             peak_memory=self.peak.peak,
             modules=tuple(self._module_stats(path, m) for path, m in model.named_modules()),
-            ops={
-                name: OpStats(a.calls, a.macs, a.flops_other, a.memory_access) for name, a in sorted(self.ops.items())
-            },
+            ops={name: a.op_stats() for name, a in sorted(self.ops.items())},
             uncounted_ops=dict(sorted(self.uncounted.items())),
             execution=execution,
             op_costs=tuple(self.costs),

@@ -38,7 +38,7 @@ from pytest_flopguard.measure.onnx_graph import (
     value_bytes,
 )
 from pytest_flopguard.measure.onnx_loader import OnnxSource, ValueType, infer_shapes, load_model
-from pytest_flopguard.measure.types import Measurement, ModuleStats, OpStats
+from pytest_flopguard.measure.types import Measurement, ModuleStats, Totals
 
 if TYPE_CHECKING:
     from onnx import ModelProto, NodeProto, ValueInfoProto
@@ -185,25 +185,12 @@ def _check_fits(name: str, declared: list[int | str] | None, shape: Sequence[int
 
 
 @dataclass
-class _Acc:
-    calls: int = 0
-    macs: int = 0
-    flops_other: int = 0
-    memory_access: int = 0
-
-    def add(self, macs: int, other: int, nbytes: int) -> None:
-        self.macs += macs
-        self.flops_other += other
-        self.memory_access += nbytes
-
-
-@dataclass
 class _Count:
     model: ModelProto
     types: dict[str, ValueType]
     input_shapes: dict[str, Shape]
     source: OnnxSource
-    ops: dict[str, _Acc] = field(default_factory=dict)
+    ops: dict[str, Totals] = field(default_factory=dict)
     uncounted: Counter[str] = field(default_factory=Counter)
     unknown: Counter[str] = field(default_factory=Counter)  # work not counted: shapes unknown
     unsized: Counter[str] = field(default_factory=Counter)  # work counted, bytes unknown
@@ -216,7 +203,7 @@ class _Count:
             self.types[name] = ValueType(self.types[name].elem_type if name in self.types else 1, shape)
         self.scopes = Scopes(self.model)
         self.node_scopes = [self.scopes.of(node) for node in self.model.graph.node]
-        self.modules: dict[str, _Acc] = {"": _Acc(calls=1)}
+        self.modules: dict[str, Totals] = {"": Totals(calls=1)}
 
     def measurement(self) -> Measurement:
         for node, scopes in zip(self.model.graph.node, self.node_scopes, strict=True):
@@ -231,7 +218,7 @@ class _Count:
             memory_access=sum(a.memory_access for a in self.ops.values()),
             peak_memory=peak_memory(self.model, self.types, self.constants),
             modules=self._module_stats(params),
-            ops={k: OpStats(a.calls, a.macs, a.flops_other, a.memory_access) for k, a in sorted(self.ops.items())},
+            ops={k: a.op_stats() for k, a in sorted(self.ops.items())},
             uncounted_ops=dict(sorted(self.uncounted.items())),
             execution=EXECUTION,
             notes=self._notes(),
@@ -258,11 +245,9 @@ class _Count:
         elif moved is None and category != "uncounted":
             self.unsized[key] += 1
         moved = moved or 0
-        acc = self.ops.setdefault(key, _Acc())
-        acc.calls += 1
-        acc.add(macs, other, moved)
+        self.ops.setdefault(key, Totals()).add(macs, other, moved, calls=1)
         for path in ("", *scopes):
-            self.modules.setdefault(path, _Acc()).add(macs, other, moved)
+            self.modules.setdefault(path, Totals()).add(macs, other, moved)
 
     def _view(self, node: NodeProto) -> onnx_formulas.NodeView:
         return onnx_formulas.NodeView(

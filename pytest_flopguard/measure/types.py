@@ -29,6 +29,25 @@ class OpStats:
     memory_access: int = 0
 
 
+@dataclass
+class Totals:
+    """Running totals for one op or module while a counter walks the model."""
+
+    calls: int = 0
+    macs: int = 0
+    flops_other: int = 0
+    memory_access: int = 0
+
+    def add(self, macs: int, other: int, nbytes: int, calls: int = 0) -> None:
+        self.calls += calls
+        self.macs += macs
+        self.flops_other += other
+        self.memory_access += nbytes
+
+    def op_stats(self) -> OpStats:
+        return OpStats(self.calls, self.macs, self.flops_other, self.memory_access)
+
+
 @dataclass(frozen=True)
 class ModuleStats:
     """Inclusive totals for one module path (`""` is the root model).
