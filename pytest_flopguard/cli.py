@@ -19,6 +19,7 @@ from pytest_flopguard.errors import FlopguardError, Terminated
 from pytest_flopguard.gate import Gate
 from pytest_flopguard.importguard import ImportGuard
 from pytest_flopguard.latency_run import SWITCHED_OFF, LatencyOptions
+from pytest_flopguard.options import HELP
 
 if TYPE_CHECKING:
     from pytest_flopguard.gitbase import BaseCommit
@@ -78,10 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     against.add_argument(
         "--base",
         metavar="REF",
-        help="diff against the merge-base of HEAD and this git ref, measured in a temporary worktree "
-        "(default in a GitHub Actions pull request: its base branch)",
+        help=HELP["base"],
     )
-    against.add_argument("--baseline", metavar="FILE", help="diff against a saved results file")
+    against.add_argument("--baseline", metavar="FILE", help=HELP["baseline"])
     check.add_argument("--no-cache", action="store_true", help="measure the base even if cached results exist")
     check.add_argument("--markdown", metavar="OUT", help="write the Markdown report here")
     check.add_argument(
@@ -137,7 +137,7 @@ def _latency_args(parser: argparse.ArgumentParser) -> None:
         "--latency-time",
         metavar="DURATION",
         type=_duration,
-        help="time per model and device for latency, e.g. 30s (default: the budget's timing.time, else 10s)",
+        help=HELP["latency_time"],
     )
 
 

@@ -20,6 +20,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
 from pytest_flopguard.errors import Terminated
+from pytest_flopguard.options import HELP
 
 if TYPE_CHECKING:
     from pytest_flopguard.gate import Gate
@@ -31,13 +32,13 @@ def add_isolation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--in-process",
         action="store_true",
-        help="measure in this process instead of worker processes (for debugging: a crash ends the run)",
+        help=HELP["in_process"],
     )
     parser.add_argument(
         "--timeout-total",
         metavar="DURATION",
         type=_duration,
-        help="bound on measuring all models, e.g. 45m (default 6h); per model: `timeout:` in the budget (default 10m)",
+        help=HELP["timeout_total"],
     )
     parser.add_argument(
         "--worker-memory",

@@ -18,6 +18,16 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 DEFAULT_BUDGET = "flopguard.yaml"
+# Help of the options the CLI (`--base`) and the pytest plugin (`--flopguard-base`) share.
+HELP = {
+    "base": "diff against the merge-base of HEAD and this git ref, measured in a temporary worktree "
+    "(default in a GitHub Actions pull request: its base branch)",
+    "baseline": "diff against a saved results file",
+    "latency_time": "time per model and device for latency, e.g. 30s (default: the budget's timing.time, else 10s)",
+    "timeout_total": "bound on measuring all models, e.g. 45m (default 6h); per model: `timeout:` in the budget "
+    "(default 10m)",
+    "in_process": "measure in this process instead of worker processes (for debugging: a crash ends the run)",
+}
 DEFAULT_BASELINE = "flopguard-baseline.json"
 
 

@@ -17,6 +17,7 @@ import pytest
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.gate import Gate
 from pytest_flopguard.latency_run import LatencyOptions
+from pytest_flopguard.options import HELP
 
 if TYPE_CHECKING:
     from pytest_flopguard.results import Results
@@ -38,10 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--flopguard-base",
         metavar="REF",
-        help="diff against the merge-base of HEAD and this git ref, measured in a temporary worktree "
-        "(default in a GitHub Actions pull request: its base branch)",
+        help=HELP["base"],
     )
-    group.addoption("--flopguard-baseline", metavar="FILE", help="diff against a saved results file")
+    group.addoption("--flopguard-baseline", metavar="FILE", help=HELP["baseline"])
     group.addoption(
         "--flopguard-update",
         action="store_true",
@@ -52,12 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--flopguard-in-process",
         action="store_true",
-        help="measure models in the pytest process instead of a worker process (debugging: a crash ends the run)",
+        help=HELP["in_process"],
     )
     group.addoption(
         "--flopguard-timeout-total",
         metavar="DURATION",
-        help="bound on measuring all models, e.g. 45m (default 6h); per model: `timeout:` in the budget (default 10m)",
+        help=HELP["timeout_total"],
     )
     group.addoption(
         "--flopguard-all",
@@ -77,7 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--flopguard-latency-time",
         metavar="DURATION",
-        help="time per model and device for latency, e.g. 30s (default: the budget's timing.time, else 10s)",
+        help=HELP["latency_time"],
     )
     parser.addini("flopguard_budget", "path of the flopguard budget file, relative to the rootdir")
 
