@@ -23,7 +23,7 @@ from functools import partial
 import yaml
 
 from pytest_flopguard.budget import units
-from pytest_flopguard.budget.loader import _Ctx, _mapping, _quantity, _string, node_text
+from pytest_flopguard.budget.nodes import Ctx, mapping, node_text, quantity, string
 from pytest_flopguard.budget.schema import LATENCY_DEVICE, TimingSpec
 from pytest_flopguard.errors import BudgetError, Location, did_you_mean
 from pytest_flopguard.measure.device_profiles import SHIPPED, DeviceProfile
@@ -32,18 +32,18 @@ PROFILE_KEYS = ("fp32", "fp16", "int8", "bandwidth", "title")
 TIMING_KEYS = ("threads", "time")
 
 
-def parse_devices(ctx: _Ctx, node: yaml.Node | None) -> dict[str, DeviceProfile]:
+def parse_devices(ctx: Ctx, node: yaml.Node | None) -> dict[str, DeviceProfile]:
     """The top-level `devices:` mapping: name -> profile."""
     out: dict[str, DeviceProfile] = {}
-    for name, sub in (_mapping(ctx, node, "devices", None) or {}).items():
+    for name, sub in (mapping(ctx, node, "devices", None) or {}).items():
         profile = _profile(ctx, name, sub, f"devices.{name}")
         if profile is not None:
             out[name] = profile
     return out
 
 
-def _profile(ctx: _Ctx, name: str, node: yaml.Node, path: str) -> DeviceProfile | None:
-    fields = _mapping(ctx, node, path, PROFILE_KEYS)
+def _profile(ctx: Ctx, name: str, node: yaml.Node, path: str) -> DeviceProfile | None:
+    fields = mapping(ctx, node, path, PROFILE_KEYS)
     if fields is None:
         return None
     missing = [key for key in ("fp32", "bandwidth") if key not in fields]
@@ -57,22 +57,22 @@ def _profile(ctx: _Ctx, name: str, node: yaml.Node, path: str) -> DeviceProfile 
         )
         return None
     peaks = {
-        key: _quantity(ctx, fields[key], f"{path}.{key}", partial(units.parse_rate, subject=key))
+        key: quantity(ctx, fields[key], f"{path}.{key}", partial(units.parse_rate, subject=key))
         for key in ("fp32", "fp16", "int8")
         if key in fields
     }
-    bandwidth = _quantity(ctx, fields["bandwidth"], f"{path}.bandwidth", units.parse_bandwidth)
+    bandwidth = quantity(ctx, fields["bandwidth"], f"{path}.bandwidth", units.parse_bandwidth)
     if None in peaks.values() or bandwidth is None:
         return None
     fp16 = peaks.get("fp16", peaks["fp32"])
-    title = _string(ctx, fields["title"], f"{path}.title", "a description") if "title" in fields else None
+    title = string(ctx, fields["title"], f"{path}.title", "a description") if "title" in fields else None
     source = f"`devices:` in {ctx.display}"
     return DeviceProfile(name, title or name, peaks["fp32"], fp16, peaks.get("int8", fp16), bandwidth, source)
 
 
-def parse_timing(ctx: _Ctx, node: yaml.Node | None, path: str, inherited: TimingSpec | None = None) -> TimingSpec:
+def parse_timing(ctx: Ctx, node: yaml.Node | None, path: str, inherited: TimingSpec | None = None) -> TimingSpec:
     """`timing: {threads: 1, time: 10s}`; keys it leaves out come from `inherited` (the defaults)."""
-    fields = _mapping(ctx, node, path, TIMING_KEYS) or {}
+    fields = mapping(ctx, node, path, TIMING_KEYS) or {}
     inherited = inherited or TimingSpec()
     threads = inherited.threads
     if "threads" in fields:
@@ -89,7 +89,7 @@ def parse_timing(ctx: _Ctx, node: yaml.Node | None, path: str, inherited: Timing
             threads = int(value.value)
     time = inherited.time
     if "time" in fields:
-        time = _quantity(ctx, fields["time"], f"{path}.time", partial(units.parse_time, subject="timing.time"))
+        time = quantity(ctx, fields["time"], f"{path}.time", partial(units.parse_time, subject="timing.time"))
         if time is not None and time <= 0:
             ctx.error("FG119", fields["time"], f"{path}.time", "time must be more than 0", "write e.g. `time: 10s`")
             time = inherited.time
@@ -97,7 +97,7 @@ def parse_timing(ctx: _Ctx, node: yaml.Node | None, path: str, inherited: Timing
 
 
 def check_latency_limits(
-    ctx: _Ctx, limits: Mapping[str, float], lines: Mapping[str, int], known: Mapping[str, DeviceProfile], path: str
+    ctx: Ctx, limits: Mapping[str, float], lines: Mapping[str, int], known: Mapping[str, DeviceProfile], path: str
 ) -> dict[str, DeviceProfile]:
     """Report unknown latency devices and estimate targets; return the profiles the limits name."""
     chosen: dict[str, DeviceProfile] = {}

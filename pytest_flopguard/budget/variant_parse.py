@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
-from pytest_flopguard.budget import loader as L
+from pytest_flopguard.budget.inputs import parse_inputs
+from pytest_flopguard.budget.limits import limit_lines, parse_floor, parse_limits, parse_tolerance
+from pytest_flopguard.budget.nodes import Ctx, flow, mapping, node_text, parse_kwargs, scalar
 from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, TensorSpec
 from pytest_flopguard.budget.units import format_resolution
 from pytest_flopguard.errors import did_you_mean
@@ -59,9 +61,7 @@ class Matrix:
     accuracy: float | None
 
 
-def parse(
-    ctx: L._Ctx, fields: dict[str, yaml.Node], path: str, known: Mapping[str, DeviceProfile], device: str
-) -> Matrix:
+def parse(ctx: Ctx, fields: dict[str, yaml.Node], path: str, known: Mapping[str, DeviceProfile], device: str) -> Matrix:
     dtype, dtypes = _dtype_setting(ctx, fields.get("dtype"), f"{path}.dtype")
     return Matrix(
         explicit=_explicit(ctx, fields.get("variants"), f"{path}.variants", known, device),
@@ -89,7 +89,7 @@ def items(node: yaml.Node | None) -> dict[str, yaml.Node]:
 # --- parsing ------------------------------------------------------------------
 
 
-def _dtype_setting(ctx: L._Ctx, node: yaml.Node | None, path: str) -> tuple[str | None, list[str] | None]:
+def _dtype_setting(ctx: Ctx, node: yaml.Node | None, path: str) -> tuple[str | None, list[str] | None]:
     """`dtype: bfloat16` converts the model; `dtype: [float32, bfloat16]` is a matrix axis."""
     if node is None:
         return None, None
@@ -104,7 +104,7 @@ def _dtype_setting(ctx: L._Ctx, node: yaml.Node | None, path: str) -> tuple[str 
     return _float_dtype(ctx, node, path), None
 
 
-def _float_dtype(ctx: L._Ctx, node: yaml.Node, path: str) -> str | None:
+def _float_dtype(ctx: Ctx, node: yaml.Node, path: str) -> str | None:
     text = node.value.removeprefix("torch.") if isinstance(node, yaml.ScalarNode) else ""
     name = _LONG_DTYPES.get(text, text)
     if name in SHORT_DTYPES:
@@ -116,18 +116,18 @@ def _float_dtype(ctx: L._Ctx, node: yaml.Node, path: str) -> str | None:
         "FG142",
         node,
         path,
-        f"a model converts to a floating dtype, not {L.node_text(node)!r}{hint}",
+        f"a model converts to a floating dtype, not {node_text(node)!r}{hint}",
         "use one of: float32, float16, bfloat16, float64 (or fp32, fp16, bf16, fp64)",
     )
     return None
 
 
 def _explicit(
-    ctx: L._Ctx, node: yaml.Node | None, path: str, known: Mapping[str, DeviceProfile], device: str
+    ctx: Ctx, node: yaml.Node | None, path: str, known: Mapping[str, DeviceProfile], device: str
 ) -> list[Overrides] | None:
     if node is None:
         return None
-    entries = L._mapping(ctx, node, path, None)
+    entries = mapping(ctx, node, path, None)
     if entries is None:
         return None
     if not entries:
@@ -151,7 +151,7 @@ def _explicit(
 
 
 def overrides(
-    ctx: L._Ctx,
+    ctx: Ctx,
     key: str,
     node: yaml.Node,
     path: str,
@@ -162,30 +162,30 @@ def overrides(
     from pytest_flopguard.budget.profiles import check_latency_limits
 
     is_null = isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
-    fields = {} if is_null else (L._mapping(ctx, node, path, allowed) or {})
-    limits = L._limits(ctx, fields["limits"], f"{path}.limits", device=device) if "limits" in fields else {}
-    lines = L._limit_lines(device, fields.get("limits"))
+    fields = {} if is_null else (mapping(ctx, node, path, allowed) or {})
+    limits = parse_limits(ctx, fields["limits"], f"{path}.limits", device=device) if "limits" in fields else {}
+    lines = limit_lines(device, fields.get("limits"))
     return Overrides(
         id=key,
         node=node,
-        inputs=L._inputs(ctx, fields["inputs"], f"{path}.inputs", node) if "inputs" in fields else None,
-        kwargs=L._kwargs(ctx, fields["kwargs"], f"{path}.kwargs") if "kwargs" in fields else None,
+        inputs=parse_inputs(ctx, fields["inputs"], f"{path}.inputs", node) if "inputs" in fields else None,
+        kwargs=parse_kwargs(ctx, fields["kwargs"], f"{path}.kwargs") if "kwargs" in fields else None,
         limits=limits,
         limit_lines=lines,
-        tolerance=L._tolerance(ctx, fields["tolerance"], f"{path}.tolerance") if "tolerance" in fields else {},
-        floor=L._floor(ctx, fields["floor"], f"{path}.floor") if "floor" in fields else {},
+        tolerance=parse_tolerance(ctx, fields["tolerance"], f"{path}.tolerance") if "tolerance" in fields else {},
+        floor=parse_floor(ctx, fields["floor"], f"{path}.floor") if "floor" in fields else {},
         dtype=_float_dtype(ctx, fields["dtype"], f"{path}.dtype") if "dtype" in fields else None,
         accuracy=_accuracy(ctx, fields.get("accuracy"), f"{path}.accuracy"),
         profiles=check_latency_limits(ctx, limits, lines, known, path),
     )
 
 
-def _sizes(ctx: L._Ctx, node: yaml.Node | None, path: str, what: str, example: str) -> list[yaml.Node] | None:
+def _sizes(ctx: Ctx, node: yaml.Node | None, path: str, what: str, example: str) -> list[yaml.Node] | None:
     """The items of a matrix axis list, or None (absent or reported)."""
     if node is None:
         return None
     if not isinstance(node, yaml.SequenceNode) or not node.value:
-        got = "an empty list" if isinstance(node, yaml.SequenceNode) else repr(L._flow(node))
+        got = "an empty list" if isinstance(node, yaml.SequenceNode) else repr(flow(node))
         ctx.error("FG141", node, path, f"`{what}` is a list of sizes, got {got}", f"write e.g. `{what}: {example}`")
         return None
     return list(node.value)
@@ -197,7 +197,7 @@ def _positive(node: yaml.Node) -> int | None:
     return None
 
 
-def _resolutions(ctx: L._Ctx, node: yaml.Node | None, path: str) -> list[tuple[int, int]] | None:
+def _resolutions(ctx: Ctx, node: yaml.Node | None, path: str) -> list[tuple[int, int]] | None:
     """`[224, [384, 640]]` -> `[(224, 224), (384, 640)]`: a side, or [height, width]."""
     items = _sizes(ctx, node, path, "resolutions", "[224, 448] or [[384, 640]]")
     if items is None:
@@ -215,14 +215,14 @@ def _resolutions(ctx: L._Ctx, node: yaml.Node | None, path: str) -> list[tuple[i
                 "FG141",
                 item,
                 f"{path}[{i}]",
-                f"a resolution is a side or [height, width] of integers >= 1, got {L._flow(item)}",
+                f"a resolution is a side or [height, width] of integers >= 1, got {flow(item)}",
                 "write e.g. 448 or [384, 640]",
             )
     ok = len(out) == len(items) and _listed_once(ctx, items, out, path, format_resolution)
     return out if ok else None
 
 
-def _batches(ctx: L._Ctx, node: yaml.Node | None, path: str) -> list[int] | None:
+def _batches(ctx: Ctx, node: yaml.Node | None, path: str) -> list[int] | None:
     items = _sizes(ctx, node, path, "batch", "[1, 8]")
     if items is None:
         return None
@@ -234,7 +234,7 @@ def _batches(ctx: L._Ctx, node: yaml.Node | None, path: str) -> list[int] | None
                 "FG141",
                 item,
                 f"{path}[{i}]",
-                f"a batch size is an integer >= 1, got {L._flow(item)}",
+                f"a batch size is an integer >= 1, got {flow(item)}",
                 "write e.g. `batch: [1, 8]`",
             )
         else:
@@ -243,7 +243,7 @@ def _batches(ctx: L._Ctx, node: yaml.Node | None, path: str) -> list[int] | None
     return out if ok else None
 
 
-def _listed_once(ctx: L._Ctx, items: Sequence[yaml.Node], values: Sequence[Any], path: str, part: Any) -> bool:
+def _listed_once(ctx: Ctx, items: Sequence[yaml.Node], values: Sequence[Any], path: str, part: Any) -> bool:
     """Each value of a matrix axis once: two would make two variants of one id."""
     for i, value in enumerate(values):
         if value in values[:i]:
@@ -258,18 +258,18 @@ def _listed_once(ctx: L._Ctx, items: Sequence[yaml.Node], values: Sequence[Any],
     return True
 
 
-def _accuracy(ctx: L._Ctx, node: yaml.Node | None, path: str) -> float | None:
+def _accuracy(ctx: Ctx, node: yaml.Node | None, path: str) -> float | None:
     """`accuracy: 76.1`: the user's figure (top-1, mAP...), reported and plotted, never gated."""
     if node is None:
         return None
-    value = L._scalar(ctx, node) if isinstance(node, yaml.ScalarNode) else None
+    value = scalar(ctx, node) if isinstance(node, yaml.ScalarNode) else None
     if isinstance(value, (int, float)):
         return float(value)
     ctx.error(
         "FG146",
         node,
         path,
-        f"accuracy is a plain number, got {L._flow(node)!r}",
+        f"accuracy is a plain number, got {flow(node)!r}",
         "write the figure you report, e.g. `accuracy: 76.1` (it is plotted, never gated)",
     )
     return None
@@ -279,7 +279,7 @@ def _accuracy(ctx: L._Ctx, node: yaml.Node | None, path: str) -> float | None:
 
 
 def check_applies(
-    ctx: L._Ctx,
+    ctx: Ctx,
     spec: ModelSpec,
     fields: dict[str, yaml.Node],
     explicit: list[Overrides] | None,

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from pytest_flopguard.budget import loader as L
+from pytest_flopguard.budget.nodes import Ctx, mapping
 from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, Variant
 from pytest_flopguard.budget.units import format_resolution
 from pytest_flopguard.budget.variant_parse import (
@@ -79,7 +79,7 @@ class _Combo:
         return tuple(p for p in pieces if p)
 
 
-def expand(ctx: L._Ctx, spec: ModelSpec, node: yaml.Node, known: Mapping[str, DeviceProfile]) -> list[ModelSpec]:
+def expand(ctx: Ctx, spec: ModelSpec, node: yaml.Node, known: Mapping[str, DeviceProfile]) -> list[ModelSpec]:
     """The entries one model entry stands for: itself, or one per variant."""
     fields = items(node)
     path = f"models.{spec.name}"
@@ -109,7 +109,7 @@ def expand(ctx: L._Ctx, spec: ModelSpec, node: yaml.Node, known: Mapping[str, De
     return [_with_settings(s, settings, combo.parts) for s, combo in zip(specs, combos, strict=True)]
 
 
-def _check_unique(ctx: L._Ctx, specs: list[ModelSpec], node: yaml.Node, path: str) -> None:
+def _check_unique(ctx: Ctx, specs: list[ModelSpec], node: yaml.Node, path: str) -> None:
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:
@@ -224,7 +224,7 @@ def _first_dim(inputs: InputsSpec) -> int | None:
 
 
 def _per_variant(
-    ctx: L._Ctx,
+    ctx: Ctx,
     node: yaml.Node | None,
     path: str,
     combos: list[_Combo],
@@ -232,7 +232,7 @@ def _per_variant(
     device: str,
 ) -> dict[str, Overrides]:
     """`per_variant: {448: {...}, 448-b8: {...}}`: settings by id, or by any part(s) of one."""
-    entries = L._mapping(ctx, node, path, None) if node is not None else None
+    entries = mapping(ctx, node, path, None) if node is not None else None
     keys = {key for combo in combos for key in _selectors(combo.parts)}
     out = {}
     for key, value in (entries or {}).items():
@@ -270,7 +270,7 @@ def _applicable(settings: dict[str, Overrides], parts: Sequence[str]) -> list[tu
     )
 
 
-def _conflict(ctx: L._Ctx, settings: dict[str, Overrides], combo: _Combo, path: str, node: yaml.Node) -> bool:
+def _conflict(ctx: Ctx, settings: dict[str, Overrides], combo: _Combo, path: str, node: yaml.Node) -> bool:
     """Two keys of one specificity may not set the same thing, unless a more specific key settles it."""
     applicable = _applicable(settings, combo.parts)
     setters: dict[str, tuple[int, str]] = {}
