@@ -30,11 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from pytest_flopguard.measure import formulas
 from pytest_flopguard.measure.dynamo_shims import no_dynamo_wrapper
 from pytest_flopguard.measure.memory import PeakTracker
+from pytest_flopguard.measure.run_context import eval_mode, execution, frozen, mha_fastpath_off, model_tensors
+from pytest_flopguard.measure.traffic import bytes_accessed, costed_outputs, tensors
 from pytest_flopguard.measure.types import Measurement, ModuleStats, OpCost, Totals
 
 aten = torch.ops.aten
@@ -42,13 +43,6 @@ aten = torch.ops.aten
 _SDPA = aten.scaled_dot_product_attention.default
 _SDPA_FUNC = torch._C._nn.scaled_dot_product_attention  # what F.scaled_dot_product_attention is
 _RNN_FUNCS = ((torch.lstm, "lstm"), (torch.gru, "gru"), (torch.rnn_tanh, "rnn_tanh"), (torch.rnn_relu, "rnn_relu"))
-_BACKWARD_ONLY_OUTPUTS = frozenset(
-    {"aten.native_batch_norm", "aten._native_batch_norm_legit", "aten._native_batch_norm_legit_no_training"}
-)
-# Allocation without reading or writing any element: no memory traffic.
-_NO_TRAFFIC = frozenset(
-    {"aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty", "aten.new_empty_strided"}
-)
 
 
 def count_forward(
@@ -75,18 +69,18 @@ def count_forward(
     # no_grad but never inference mode: there the dispatcher skips the Autograd
     # key and composite ops (aten.linear, aten.matmul) arrive undecomposed.
     with (
-        _eval_mode(model),
-        _frozen(model),
+        eval_mode(model),
+        frozen(model),
         torch.inference_mode(False),
         torch.no_grad(),
-        _mha_fastpath_off(),
+        mha_fastpath_off(),
         _module_hooks(model, tally),
     ):
-        tally.peak.pin([*_model_tensors(model), *_tensors((args, kwargs))])
+        tally.peak.pin([*model_tensors(model), *tensors((args, kwargs))])
         with below(), _OpCounter(tally), _FusedOps(tally):
             out = model(*args, **(kwargs or {}))
-        tally.peak.finish(_tensors(out))
-    return tally.measurement(model, _execution(model, (args, kwargs)))
+        tally.peak.finish(tensors(out))
+    return tally.measurement(model, execution(model, (args, kwargs)))
 
 
 # --- accumulation ------------------------------------------------------------------
@@ -108,14 +102,14 @@ class _Tally:
         name = str(op)
         macs = formulas.evaluate("macs", op, args, kwargs, out)
         other = formulas.evaluate("flops_other", op, args, kwargs, out)
-        out = _costed_outputs(op, out)
-        nbytes = _bytes_accessed(op, args, kwargs, out)
+        out = costed_outputs(op, out)
+        nbytes = bytes_accessed(op, args, kwargs, out)
         if _category(op) == "uncounted":
             self.uncounted[name] += 1
         self.ops.setdefault(name, Totals()).add(macs, other, nbytes, calls=1)
         for path in set(self.stack):  # a module twice on the stack counts once
             self.modules[path].add(macs, other, nbytes, calls=0)
-        inputs, outputs = _tensors((args, kwargs)), _tensors(out)
+        inputs, outputs = tensors((args, kwargs)), tensors(out)
         self.costs.append(OpCost(2 * macs + other, nbytes, _precision(inputs, outputs)))
         self.peak.after_op(inputs, outputs)
 
@@ -298,10 +292,9 @@ def _bind(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple
     return tuple(bound), rest
 
 
-# --- bytes ---------------------------------------------------------------------------
+# --- classification ---------------------------------------------------------------
 
 _CATEGORY: dict[Any, str] = {}
-_TRAFFIC: dict[Any, bool] = {}
 
 
 def _category(op: Any) -> str:
@@ -310,118 +303,7 @@ def _category(op: Any) -> str:
     return _CATEGORY[op]
 
 
-def _has_traffic(op: Any) -> bool:
-    """Views (by schema or on the unsafe-view list) and bare allocations move no bytes."""
-    if op not in _TRAFFIC:
-        _TRAFFIC[op] = not formulas.is_view(op) and formulas.packet_name(op) not in _NO_TRAFFIC
-    return _TRAFFIC[op]
-
-
-def _costed_outputs(op: Any, out: Any) -> Any:
-    """The outputs that cost bytes and memory.
-
-    Batch norm also returns statistics saved for backward: CPU and CUDA
-    kernels return them empty in eval, meta kernels return them [C]-sized.
-    Only the normalised tensor is counted, so meta and real runs agree.
-    """
-    if formulas.packet_name(op) in _BACKWARD_ONLY_OUTPUTS and isinstance(out, (tuple, list)):
-        return out[0]
-    return out
-
-
-def _bytes_accessed(op: Any, args: Any, kwargs: dict[str, Any], out: Any) -> int:
-    """Every tensor input read plus every tensor output written (in-place: both)."""
-    if not _has_traffic(op):
-        return 0
-    # An out= argument is only written; it comes back as the output.
-    schema_args = getattr(getattr(op, "_schema", None), "arguments", [])
-    written_args = {a.name for a in schema_args if a.kwarg_only and a.alias_info and a.alias_info.is_write}
-    read = _tensors((args, {k: v for k, v in kwargs.items() if k not in written_args}))
-    return sum(_nbytes(t) for t in read) + sum(_nbytes(t) for t in _tensors(out))
-
-
-def _nbytes(t: torch.Tensor) -> int:
-    """Bytes of the distinct elements a tensor addresses.
-
-    A broadcast (stride-0) dimension re-reads the same elements: an expanded
-    weight fed to bmm is read once, as it is when matmul folds it into mm
-    instead. Which of the two paths torch takes depends on requires_grad, so
-    counting logical elements would make memory_access depend on it.
-    """
-    if t.layout != torch.strided or t.dim() == 0:
-        return t.numel() * t.element_size()
-    distinct = 1
-    for size, stride in zip(t.shape, t.stride(), strict=True):
-        if stride != 0:
-            distinct *= size
-    return distinct * t.element_size() if t.numel() else 0
-
-
-def _tensors(tree: Any) -> list[torch.Tensor]:
-    leaves, _ = tree_flatten(tree)
-    return [x for x in leaves if isinstance(x, torch.Tensor)]
-
-
-# --- peak memory -------------------------------------------------------------------
-
-
-# --- run context ---------------------------------------------------------------------
-
-
-def _model_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
-    return [*model.parameters(), *model.buffers()]
-
-
-def _execution(model: torch.nn.Module, inputs: Any) -> str:
-    """`meta` (nothing real), `hybrid` (meta weights, real inputs) or `real`."""
-    weights_meta = all(t.is_meta for t in _model_tensors(model))
-    inputs_meta = all(t.is_meta for t in _tensors(inputs))
-    if weights_meta:
-        return "meta" if inputs_meta else "hybrid"
-    return "real"
-
-
-@contextlib.contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
-@contextlib.contextmanager
-def _frozen(model: torch.nn.Module) -> Iterator[None]:
-    """Parameters without requires_grad while counting, as a deployed model.
-
-    Some composite ops pick their kernels by requires_grad (matmul folds a
-    batched input into one mm, with a copy, only when an operand requires
-    grad), so a model whose factory freezes its weights would otherwise move
-    different bytes than the same model left trainable.
-    """
-    # Inference tensors cannot have requires_grad set back outside inference mode.
-    flags = [(p, p.requires_grad) for p in model.parameters() if p.requires_grad and not p.is_inference()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
-@contextlib.contextmanager
-def _mha_fastpath_off() -> Iterator[None]:
-    # The fused MHA / encoder-layer fast path runs only without autograd: keep
-    # it off so grad, no_grad and inference_mode callers see the same ops.
-    enabled = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(enabled)
+# --- module paths ------------------------------------------------------------------
 
 
 @contextlib.contextmanager
