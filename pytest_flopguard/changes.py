@@ -2,8 +2,9 @@
 
 A model's deterministic figures (MACs, FLOPs, params, memory traffic, the
 latency estimate) are a function of its inputs: the files its factory
-imports within the budget's folder (read statically, as the pre-commit hook
-does: `hook.module_closure`), its ONNX file, its budget entry (kwargs, input
+imports within the budget's folder and the files those modules name by a
+relative path in a string (read statically, as the pre-commit hook does:
+`hook.module_closure`), its ONNX file, its budget entry (kwargs, input
 shapes, dtype, limits), the torch version and this tool's counting rules.
 `inputs_hash` digests them, paths relative to the budget's folder, so the base
 measured in a worktree and the head agree when nothing changed. Every result
@@ -11,9 +12,9 @@ records its hash (`"inputs_hash"` in the results file); a run with a base whose
 entry carries the same hash reuses its deterministic figures (`"reused": true`)
 instead of building and running the model. Latency is never reused.
 
-Not tracked: installed packages other than torch, and files the model reads
-outside Python imports (weights, configs) - `--flopguard-all` / `check --all`
-measures everything, e.g. on the default branch.
+Not tracked: installed packages other than torch, and files whose paths the
+model builds at run time (`f"cfg_{size}.json"`) - `--flopguard-all` /
+`check --all` measures everything, e.g. on the default branch.
 """
 
 from __future__ import annotations

@@ -35,7 +35,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
     hook = sub.add_parser("pre-commit", help="the pre-commit hook: limits of the models these files can affect")
     hook.add_argument("files", nargs="*", metavar="FILE", help="changed files (pre-commit passes the staged ones)")
-    hook.add_argument("--budget", metavar="FILE", help="budget file (default: flopguard.yaml)")
+    hook.add_argument(
+        "--budget", metavar="FILE", help="budget file (default: [tool.flopguard] budget or flopguard.yaml)"
+    )
     hook.set_defaults(run=_pre_commit)
 
     merge = sub.add_parser("merge", help="join the results files of shards (--shard I/N) into one")

@@ -5,8 +5,11 @@ models: the budget file itself affects every model; an `.onnx` file the
 models that name it; a `.py` file the models whose factory module (or
 `inputs:` function module) is that file or imports it, directly or through
 other modules within the budget's folder, read statically with `ast`. A
-package's `__init__.py` counts as imported by its modules. When no model is
-affected the hook exits 0 at once, and torch is never imported.
+package's `__init__.py` counts as imported by its modules. A file whose
+relative path one of those modules holds as a string (`"configs/net.yaml"`,
+from the module's folder or the budget's) is a dependency too: factories read
+their configs at build time. When no model is affected the hook exits 0 at
+once, and torch is never imported.
 
 Affected models are measured against their limits, deterministic metrics
 only: latency limits are left out (a commit hook must be fast and must not
@@ -47,7 +50,7 @@ def depends_on(spec: ModelSpec, root: Path) -> frozenset[Path]:
 
 
 def module_closure(root: Path, module: str) -> frozenset[Path]:
-    """Files under `root` that importing `module` runs: it, its packages, and what they import."""
+    """Files under `root` that importing `module` runs (it, its packages, what they import) or that they name."""
     seen: set[Path] = set()
     todo = [module]
     while todo:
@@ -55,7 +58,10 @@ def module_closure(root: Path, module: str) -> frozenset[Path]:
         for path in _files_of(root, name):
             if path not in seen:
                 seen.add(path)
-                todo.extend(_imports(path, _package_of(root, path)))
+                tree = _parse(path)
+                if tree is not None:
+                    todo.extend(_imports(tree, _package_of(root, path)))
+                    seen |= _named_files(tree, path.parent, root)
     return frozenset(seen)
 
 
@@ -77,12 +83,15 @@ def _package_of(root: Path, path: Path) -> str:
     return ".".join(path.relative_to(root).parent.parts)
 
 
-def _imports(path: Path, package: str) -> tuple[str, ...]:
-    """Module names a file imports (absolute; `from x import y` also tries `x.y`)."""
+def _parse(path: Path) -> ast.Module | None:
     try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        return ast.parse(path.read_bytes(), filename=str(path))
     except (OSError, SyntaxError, ValueError):
-        return ()  # the measurement reports the error; selection stays quiet
+        return None  # the measurement reports the error; selection stays quiet
+
+
+def _imports(tree: ast.Module, package: str) -> tuple[str, ...]:
+    """Module names a file imports (absolute; `from x import y` also tries `x.y`)."""
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -93,6 +102,23 @@ def _imports(path: Path, package: str) -> tuple[str, ...]:
                 names.append(base)
                 names.extend(f"{base}.{alias.name}" if base else alias.name for alias in node.names)
     return tuple(n for n in names if n)
+
+
+def _named_files(tree: ast.Module, folder: Path, root: Path) -> set[Path]:
+    """Files under `root` whose path, relative to the module's `folder` or to `root`, is a string in it."""
+    found: set[Path] = set()
+    for node in ast.walk(tree):
+        text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+        if not 0 < len(text) < 256 or "\0" in text or "\n" in text or "://" in text or text.startswith("/"):
+            continue
+        for base in (folder, root):
+            try:
+                candidate = (base / text).resolve()
+                if candidate.is_file() and candidate.is_relative_to(root):
+                    found.add(candidate)
+            except (OSError, ValueError):
+                continue
+    return found
 
 
 def _absolute(module: str | None, level: int, package: str) -> str | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flopguard.budget.loader import load_budget
+from pytest_flopguard.changes import inputs_hash
 from pytest_flopguard.hook import affected_models, deterministic_only, module_closure
 from tests.conftest import REPO, run_cli
 from tests.gha import edit, git
@@ -70,6 +71,40 @@ def test_imports_are_followed_through_the_budget_folder(tmp_path: Path) -> None:
     assert module_closure(tmp_path.resolve(), "nets.broken") == frozenset(
         {(pkg / "__init__.py").resolve(), (pkg / "broken.py").resolve()}
     )
+
+
+def test_files_the_code_names_by_relative_path_are_dependencies(tmp_path: Path) -> None:
+    """A config read at build time (from the module's folder or the budget's) changes the model too."""
+    root = tmp_path.resolve()
+    (root / "nets").mkdir()
+    (root / "configs").mkdir()
+    (root / "nets" / "__init__.py").write_text("")
+    (root / "nets" / "widths.json").write_text('{"width": 8}')
+    (root / "configs" / "net.yaml").write_text("depth: 2\n")
+    (root / "README.md").write_text("")
+    (tmp_path.parent / "outside.txt").write_text("")
+    (root / "nets" / "build.py").write_text(
+        "import json, pathlib\n"
+        "HERE = pathlib.Path(__file__).parent\n"
+        "WIDTHS = json.loads((HERE / 'widths.json').read_text())\n"  # beside the module
+        "CONFIG = 'configs/net.yaml'\n"  # from the budget's folder
+        "OUT = '../outside.txt'\n"  # leaves the folder: not followed
+        "DIR = 'configs'\n"  # a folder: not a file
+        "MISSING = 'configs/none.yaml'\n"
+        "def build(): ...\n"
+    )
+    closure = {p.relative_to(root).as_posix() for p in module_closure(root, "nets.build")}
+    assert closure == {"nets/__init__.py", "nets/build.py", "nets/widths.json", "configs/net.yaml"}
+    (root / "flopguard.yaml").write_text(
+        "version: 1\nmodels:\n  net:\n    model: nets.build:build\n    inputs: [[1, 4]]\n"
+    )
+    budget = load_budget(root / "flopguard.yaml")
+    assert affected_models(budget, [root / "configs" / "net.yaml"]) == ["net"]
+    assert affected_models(budget, [root / "README.md"]) == []
+    before = inputs_hash(budget.model("net"), root)
+    assert before is not None
+    (root / "configs" / "net.yaml").write_text("depth: 3\n")
+    assert inputs_hash(budget.model("net"), root) not in (None, before), "a changed config is not reused"
 
 
 def test_onnx_models_and_inputs_functions_are_selected_by_their_files(tmp_path: Path) -> None:
