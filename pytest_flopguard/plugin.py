@@ -6,15 +6,17 @@ imports nothing heavy at module level and does nothing without `--flopguard`.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flopguard.errors import FlopguardError
+from pytest_flopguard.errors import FlopguardError, Terminated
 from pytest_flopguard.gate import Gate
 from pytest_flopguard.latency_run import LatencyOptions
 from pytest_flopguard.options import HELP
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 GATE_KEY = pytest.StashKey[Gate]()
 NOTES_KEY = pytest.StashKey[list[str]]()  # lines for the terminal summary: base measured or cached, baseline written
 SELECTED_KEY = pytest.StashKey[list[str]]()  # the models this session runs: only they are timed against the base
-SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler before ours, put back at unconfigure
+SIGTERM_KEY = pytest.StashKey["_OnSigterm"]()  # ours; the one before it is put back at unconfigure
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -106,10 +108,11 @@ def pytest_configure(config: pytest.Config) -> None:
         gate.latency = _latency_options(config)
         gate.base_loader = _base_loader(config, gate)
         gate.reuse = not config.getoption("flopguard_all")
+        total = _timeout_total(config)
         if not config.getoption("flopguard_in_process"):
             from pytest_flopguard.pool import Pool
 
-            gate.pool = Pool(total=_timeout_total(config))  # its worker starts with the first model measured
+            gate.pool = Pool(total=total)  # its worker starts with the first model measured
         if config.getoption("flopguard_shard"):
             from pytest_flopguard.shard import parse_shard
 
@@ -120,13 +123,36 @@ def pytest_configure(config: pytest.Config) -> None:
     except FlopguardError as exc:
         raise pytest.UsageError(f"flopguard: {exc}") from None
     if not hasattr(config, "workerinput") and threading.current_thread() is threading.main_thread():
-        config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, _terminated)
+        config.stash[SIGTERM_KEY] = _OnSigterm()
 
 
-def _terminated(signum: int, frame: object) -> None:
+class _OnSigterm:
     """SIGTERM (a cancelled CI job) ends the session as Ctrl-C does, so it still finishes:
-    --flopguard-json and --flopguard-markdown get the models measured so far (the rest: not run)."""
-    pytest.exit("flopguard: terminated (SIGTERM); the reports hold the models measured so far", returncode=143)
+    --flopguard-json and --flopguard-markdown get the models measured so far (the rest: not run).
+
+    It raises `Terminated`, a KeyboardInterrupt, which no `except Exception` (in latency
+    timing, in a model's own code) can swallow; pytest then exits 143. Once only: a second
+    signal must not cut the reports short. A forked child (a DataLoader worker) dies as it
+    would have without us.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.fired = False
+        self.previous = signal.signal(signal.SIGTERM, self)
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        self.fired = True
+        raise Terminated("flopguard: terminated (SIGTERM); the reports hold the models measured so far")
+
+    def restore(self) -> None:
+        if self.previous is not None:  # None: a handler installed from C, which Python cannot put back
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def _timeout_total(config: pytest.Config) -> float:
@@ -209,6 +235,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         gate.ensure_base()
     except FlopguardError as exc:
         raise pytest.UsageError(f"flopguard: {exc}") from None
+    if gate.pool is not None:  # --flopguard-timeout-total bounds the models, not collection or the base
+        gate.pool.started = time.monotonic()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> BudgetFile | None:
@@ -295,6 +323,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    on_sigterm = session.config.stash.get(SIGTERM_KEY, None)
+    if on_sigterm is not None and on_sigterm.fired:
+        session.exitstatus = Terminated.exit_code  # pytest says "interrupted" (2); a job runner expects 143
     gate = _gate(session.config)
     if gate is None or not gate.measured or hasattr(session.config, "workerinput"):
         return  # an xdist worker hands its results to the controller instead (`xdist.py`)
@@ -340,4 +371,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if gate is not None and gate.pool is not None:
         gate.pool.close()
     if SIGTERM_KEY in config.stash:
-        signal.signal(signal.SIGTERM, config.stash[SIGTERM_KEY])
+        config.stash[SIGTERM_KEY].restore()

@@ -260,10 +260,17 @@ def _interrupted(tmp_path: Path, sig: signal.Signals, code: int) -> None:
     assert _marked(mark) == []
 
 
-def test_sigterm_ends_a_pytest_session_with_reports_of_what_was_measured(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("hang", "extra"),
+    [("hang", []), ("hang_swallowing", ["--flopguard-in-process"])],
+    ids=["pool", "in-process, model catches Exception"],
+)
+def test_sigterm_ends_a_pytest_session_with_reports_of_what_was_measured(
+    tmp_path: Path, hang: str, extra: list[str]
+) -> None:
     """A cancelled CI job: pytest's session still finishes, its JSON and Markdown hold m0-m2."""
     text = "version: 1\nmodels:\n" + "".join(
-        f"  m{i}:\n    model: faulty:{'hang' if i == 3 else 'good'}\n    inputs: [[1, 4]]\n" for i in range(5)
+        f"  m{i}:\n    model: faulty:{hang if i == 3 else 'good'}\n    inputs: [[1, 4]]\n" for i in range(5)
     )
     root = make_repo(tmp_path, text)
     mark = uuid.uuid4().hex
@@ -276,6 +283,7 @@ def test_sigterm_ends_a_pytest_session_with_reports_of_what_was_measured(tmp_pat
         "out.json",
         "--flopguard-markdown",
         "out.md",
+        *extra,
     ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", *args],
