@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from pytest_flopguard import __version__
@@ -50,12 +50,31 @@ def inputs_hash(spec: ModelSpec, root: Path) -> str | None:
     facts = {"entry": entry, "torch": _torch_version(), "tool": __version__, "convention": FLOP_CONVENTION}
     digest.update(json.dumps(facts, sort_keys=True, default=repr).encode())
     for path in sorted(depends_on(spec, base)):
-        try:
-            content = path.read_bytes()
-        except OSError:
+        content = _file_digest(path)
+        if content is None:
             return None  # missing: the measurement reports it
-        digest.update(f"\0{path.relative_to(base).as_posix()}\0{len(content)}\0".encode())
-        digest.update(content)
+        digest.update(f"\0{path.relative_to(base).as_posix()}\0{content}\0".encode())
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str | None:
+    """A file's sha256, read in chunks and once per version per process (a named checkpoint can be big)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _digest(path, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _digest(path: Path, size: int, mtime_ns: int) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
     return digest.hexdigest()
 
 

@@ -19,8 +19,10 @@ depend on how busy the laptop is).
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -58,10 +60,9 @@ def module_closure(root: Path, module: str) -> frozenset[Path]:
         for path in _files_of(root, name):
             if path not in seen:
                 seen.add(path)
-                tree = _parse(path)
-                if tree is not None:
-                    todo.extend(_imports(tree, _package_of(root, path)))
-                    seen |= _named_files(tree, path.parent, root)
+                imports, strings = _scan(path, _package_of(root, path), _stamp(path))
+                todo.extend(imports)
+                seen |= _named_files(strings, path.parent, root)
     return frozenset(seen)
 
 
@@ -83,11 +84,22 @@ def _package_of(root: Path, path: Path) -> str:
     return ".".join(path.relative_to(root).parent.parts)
 
 
-def _parse(path: Path) -> ast.Module | None:
+def _stamp(path: Path) -> tuple[int, int]:
     try:
-        return ast.parse(path.read_bytes(), filename=str(path))
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4096)
+def _scan(path: Path, package: str, stamp: tuple[int, int]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """What a file imports and the relative paths it holds as strings; parsed once per version of the file."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
     except (OSError, SyntaxError, ValueError):
-        return None  # the measurement reports the error; selection stays quiet
+        return (), frozenset()  # the measurement reports the error; selection stays quiet
+    return _imports(tree, package), _path_strings(tree)
 
 
 def _imports(tree: ast.Module, package: str) -> tuple[str, ...]:
@@ -104,18 +116,54 @@ def _imports(tree: ast.Module, package: str) -> tuple[str, ...]:
     return tuple(n for n in names if n)
 
 
-def _named_files(tree: ast.Module, folder: Path, root: Path) -> set[Path]:
-    """Files under `root` whose path, relative to the module's `folder` or to `root`, is a string in it."""
-    found: set[Path] = set()
+def _path_strings(tree: ast.Module) -> frozenset[str]:
+    """Strings that may be relative file paths: literals, and the constant tails of
+    `here / "configs" / "net.yaml"` and `os.path.join(here, "configs", "net.yaml")`."""
+    found: set[str] = set()
     for node in ast.walk(tree):
-        text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
-        if not 0 < len(text) < 256 or "\0" in text or "\n" in text or "://" in text or text.startswith("/"):
-            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            tail: list[ast.expr] = []
+            while isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and _is_text(node.right):
+                tail.insert(0, node.right)
+                node = node.left
+            found.add("/".join(_texts(tail)))
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("join", "joinpath"):
+            args = list(node.args)
+            while args and not _is_text(args[0]):
+                args.pop(0)
+            if args and all(_is_text(a) for a in args):
+                found.add("/".join(_texts(args)))
+    return frozenset(s for s in found if _may_be_path(s))
+
+
+def _is_text(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _texts(nodes: list[ast.expr]) -> list[str]:
+    return [n.value for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def _may_be_path(text: str) -> bool:
+    """Relative, one line, no spaces, with a folder or a suffix: `configs/net.yaml`, `widths.json`."""
+    if not 0 < len(text) < 256 or text.startswith("/") or "://" in text or "\0" in text:
+        return False
+    return not any(c.isspace() for c in text) and ("/" in text or "." in text.strip("."))
+
+
+def _named_files(strings: frozenset[str], folder: Path, root: Path) -> set[Path]:
+    """Files under `root` that `strings` name, relative to the module's `folder` or to `root`."""
+    found: set[Path] = set()
+    for text in strings:
         for base in (folder, root):
+            if not os.path.normpath(os.path.join(base, text)).startswith(str(root) + os.sep):
+                continue  # leaves the budget's folder: not ours to track
+            candidate = base / text
             try:
-                candidate = (base / text).resolve()
-                if candidate.is_file() and candidate.is_relative_to(root):
-                    found.add(candidate)
+                if candidate.is_file() and candidate.resolve().is_relative_to(root):
+                    found.add(candidate.resolve())
             except (OSError, ValueError):
                 continue
     return found

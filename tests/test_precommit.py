@@ -81,6 +81,8 @@ def test_files_the_code_names_by_relative_path_are_dependencies(tmp_path: Path) 
     (root / "nets" / "__init__.py").write_text("")
     (root / "nets" / "widths.json").write_text('{"width": 8}')
     (root / "configs" / "net.yaml").write_text("depth: 2\n")
+    (root / "configs" / "deep.yaml").write_text("depth: 4\n")
+    (root / "configs" / "joined.toml").write_text("depth = 5\n")
     (root / "README.md").write_text("")
     (tmp_path.parent / "outside.txt").write_text("")
     (root / "nets" / "build.py").write_text(
@@ -88,13 +90,22 @@ def test_files_the_code_names_by_relative_path_are_dependencies(tmp_path: Path) 
         "HERE = pathlib.Path(__file__).parent\n"
         "WIDTHS = json.loads((HERE / 'widths.json').read_text())\n"  # beside the module
         "CONFIG = 'configs/net.yaml'\n"  # from the budget's folder
+        "DEEP = HERE / '..' / 'configs' / 'deep.yaml'\n"  # a constant tail of a / chain
+        "import os\nJOINED = os.path.join(HERE, '..', 'configs', 'joined.toml')\n"
         "OUT = '../outside.txt'\n"  # leaves the folder: not followed
         "DIR = 'configs'\n"  # a folder: not a file
         "MISSING = 'configs/none.yaml'\n"
         "def build(): ...\n"
     )
     closure = {p.relative_to(root).as_posix() for p in module_closure(root, "nets.build")}
-    assert closure == {"nets/__init__.py", "nets/build.py", "nets/widths.json", "configs/net.yaml"}
+    assert closure == {
+        "nets/__init__.py",
+        "nets/build.py",
+        "nets/widths.json",
+        "configs/net.yaml",
+        "configs/deep.yaml",
+        "configs/joined.toml",
+    }
     (root / "flopguard.yaml").write_text(
         "version: 1\nmodels:\n  net:\n    model: nets.build:build\n    inputs: [[1, 4]]\n"
     )
