@@ -48,8 +48,10 @@ def measure(model: Any, inputs: Any = (), **kwargs: Any) -> Measured:
     as keyword arguments.
     """
     from pytest_flopguard.measure.counter import count_forward
+    from pytest_flopguard.measure.dynamo_shims import dynamo_shims_bypassed
 
-    return Measured(count_forward(model, _args(model, inputs), kwargs))
+    with dynamo_shims_bypassed():  # a model on meta would import torch's compiler: ~1 s
+        return Measured(count_forward(model, _args(model, inputs), kwargs))
 
 
 def _args(model: Any, inputs: Any) -> tuple[Any, ...]:

@@ -28,7 +28,7 @@ BYTE_UNITS = {
     **{p + "iB": 1024**i for i, p in enumerate(("K", "M", "G", "T"), start=1)},
 }
 # Units per second: dividing gives the nearest float (9ms -> 0.009, not 0.009000000000000001).
-TIME_UNITS = {"ns": 1e9, "us": 1e6, "µs": 1e6, "ms": 1e3, "s": 1.0}
+UNITS_PER_SECOND = {"ns": 1e9, "us": 1e6, "µs": 1e6, "ms": 1e3, "s": 1.0}
 
 _QUANTITY = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-zµ%]*)\s*$")
 
@@ -87,13 +87,13 @@ def parse_bytes(raw: object, subject: str = "this key") -> int:
 def parse_time(raw: object, subject: str = "this key") -> float:
     """`'25ms'` -> 0.025 (seconds); a bare number is refused as ambiguous."""
     number, unit = _split(raw)
-    if unit not in TIME_UNITS:
+    if unit not in UNITS_PER_SECOND:
         raise UnitError(
             _wrong_unit(raw, unit, "a duration", subject), f"write a duration such as {_example(number, 'ms')}"
         )
     if number < 0:
         raise UnitError(f"{raw!r} is negative", "durations are zero or more")
-    return number / TIME_UNITS[unit]
+    return number / UNITS_PER_SECOND[unit]
 
 
 _RATE_WORDS = {True: ("FLOPs", "FLOP", "OPs", "OP"), False: ("FLOPS", "OPS", "")}
@@ -187,7 +187,7 @@ def _wrong_unit(raw: object, unit: str, wanted: str, subject: str = "this key") 
 def _kind_of_unit(unit: str) -> str | None:
     if unit in BYTE_UNITS:
         return "a byte size"
-    if unit in TIME_UNITS:
+    if unit in UNITS_PER_SECOND:
         return "a duration"
     if unit == "%":
         return "a percentage"

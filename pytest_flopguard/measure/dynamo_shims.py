@@ -46,10 +46,12 @@ def dynamo_shims_bypassed() -> Iterator[None]:
     if "torch._dynamo" in sys.modules:  # already imported: nothing to save
         yield
         return
-    filled = [fn for fn in _shimmed_functions() if _ATTR not in vars(fn)]
-    for fn in filled:
-        setattr(fn, _ATTR, fn)
+    filled: list[types.FunctionType] = []
     try:
+        for fn in _shimmed_functions():
+            if _ATTR not in vars(fn):
+                setattr(fn, _ATTR, fn)
+                filled.append(fn)
         yield
     finally:
         for fn in filled:
@@ -67,15 +69,16 @@ def _shim_code() -> types.CodeType | None:
 
 _SHIM_CODE = _shim_code()
 _found: list[types.FunctionType] = []
-_modules_seen = 0  # shims are made when modules are imported: look again only after imports
+_torch_modules_seen = 0  # torch makes shims when its modules are imported: look again only after that
 
 
 def _shimmed_functions() -> list[types.FunctionType]:
-    """The functions torch wrapped in a shim, found once per set of loaded modules (~30 ms)."""
-    global _modules_seen
-    if _SHIM_CODE is None or len(sys.modules) == _modules_seen:
+    """The functions torch wrapped in a shim, found again only when torch imported more of itself (~30 ms)."""
+    global _torch_modules_seen
+    loaded = sum(1 for name in list(sys.modules) if name.startswith("torch."))
+    if _SHIM_CODE is None or loaded == _torch_modules_seen:
         return _found
-    _modules_seen = len(sys.modules)
+    _torch_modules_seen = loaded
     where = _SHIM_CODE.co_freevars.index("fn")
     shims = [obj for obj in gc.get_objects() if type(obj) is types.FunctionType and obj.__code__ is _SHIM_CODE]
     wrapped = [shim.__closure__[where].cell_contents for shim in shims if shim.__closure__]
