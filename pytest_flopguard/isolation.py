@@ -110,12 +110,12 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 def _duration(text: str) -> float:
-    from pytest_flopguard.budget.hardening import parse_timeout
-    from pytest_flopguard.budget.units import UnitError
+    from pytest_flopguard.errors import FlopguardError
+    from pytest_flopguard.options import timeout_total
 
     try:
-        return parse_timeout(text)
-    except UnitError as exc:
+        return timeout_total(text, "--timeout-total")
+    except FlopguardError as exc:
         raise argparse.ArgumentTypeError(f"{exc.message}; {exc.fix}") from None
 
 

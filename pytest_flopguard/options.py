@@ -72,6 +72,17 @@ def _from_pyproject(root: Path) -> str | None:
     return value
 
 
+def timeout_total(text: str, option: str) -> float:
+    """`--timeout-total` / `--flopguard-timeout-total`: a positive duration such as `45m`."""
+    from pytest_flopguard.budget.hardening import parse_timeout
+    from pytest_flopguard.budget.units import UnitError
+
+    try:
+        return parse_timeout(text)
+    except UnitError as exc:
+        raise FlopguardError("FG132", f"{option}: {exc.message}", fix=exc.fix) from None
+
+
 def latency_time(text: str, option: str) -> float:
     """`--latency-time` / `--flopguard-latency-time`: a positive duration such as `30s`."""
     from pytest_flopguard.budget.units import UnitError, parse_time

@@ -156,15 +156,11 @@ class _OnSigterm:
 
 
 def _timeout_total(config: pytest.Config) -> float:
-    from pytest_flopguard.budget.hardening import parse_timeout
-    from pytest_flopguard.budget.units import UnitError
+    from pytest_flopguard.options import timeout_total
     from pytest_flopguard.pool import DEFAULT_TOTAL
 
     raw = config.getoption("flopguard_timeout_total")
-    try:
-        return parse_timeout(raw) if raw else DEFAULT_TOTAL
-    except UnitError as exc:
-        raise pytest.UsageError(f"flopguard: --flopguard-timeout-total: {exc.message}; {exc.fix}") from None
+    return timeout_total(raw, "--flopguard-timeout-total") if raw else DEFAULT_TOTAL
 
 
 def _register_xdist(config: pytest.Config, gate: Gate) -> None:
