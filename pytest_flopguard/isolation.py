@@ -115,8 +115,8 @@ def _duration(text: str) -> float:
 
     try:
         return timeout_total(text, "--timeout-total")
-    except FlopguardError as exc:
-        raise argparse.ArgumentTypeError(f"{exc.message}; {exc.fix}") from None
+    except FlopguardError as exc:  # argparse names the option itself
+        raise argparse.ArgumentTypeError(f"{exc.message.removeprefix('--timeout-total: ')}; {exc.fix}") from None
 
 
 def _size(text: str) -> int:

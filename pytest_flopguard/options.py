@@ -79,8 +79,10 @@ def timeout_total(text: str, option: str) -> float:
 
     try:
         return parse_timeout(text)
-    except UnitError as exc:
-        raise FlopguardError("FG132", f"{option}: {exc.message}", fix=exc.fix) from None
+    except UnitError:
+        raise FlopguardError(
+            "FG132", f"{option}: {text!r} is not a duration of more than zero", fix="write e.g. 45m, 90s or 2h"
+        ) from None
 
 
 def latency_time(text: str, option: str) -> float:
