@@ -42,14 +42,6 @@ def _hang(x):
     time.sleep(300)
 
 
-def _hang_swallowing(x):
-    try:
-        time.sleep(300)
-    except Exception as exc:  # a broad handler in the model's code must not swallow a cancelled job
-        print(f"ignored: {exc!r}")
-    return x
-
-
 def _hang_with_child(x):
     with open(os.environ["FAULTY_CHILD_PID_FILE"], "w") as handle:
         handle.write(str(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"]).pid))
@@ -103,10 +95,6 @@ def sigbus():
 
 def hang():
     return _Forward(_hang)
-
-
-def hang_swallowing():
-    return _Forward(_hang_swallowing)
 
 
 def hang_with_child():
@@ -178,3 +166,15 @@ def inputs_exit():
 
 
 not_callable = 42
+
+
+def _hang_swallowing(x):
+    try:
+        time.sleep(300)
+    except Exception as exc:  # a broad handler in the model's code must not swallow a cancelled job
+        print(f"ignored: {exc!r}")
+    return x
+
+
+def hang_swallowing():
+    return _Forward(_hang_swallowing)
