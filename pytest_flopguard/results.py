@@ -5,6 +5,7 @@
  "budget": "flopguard.yaml",
  "models": {NAME: {"metrics": {...}, "modules": [...], "ops": {...},
                    "uncounted_ops": {...}, "execution": "meta", "notes": [...],
+                   "data_dependent": null | "aten.nonzero at file:line",
                    "error": null | {"type", "message", ...},
                    "limits": {...}, "tolerance": {...}, "floor": {...},
                    "skipped": {"latency.cuda": "why"}, "estimate_basis": {"t4": "how"}}}}
@@ -60,6 +61,7 @@ class ModelResult:
     uncounted_ops: Mapping[str, int] = field(default_factory=dict)
     execution: str | None = None
     notes: tuple[str, ...] = ()
+    data_dependent: str | None = None  # `Measurement.data_dependent`: the op and line, or None
     error: ErrorInfo | None = None
     output: str = ""  # what the factory/forward printed, neutralised later
     # The budget entry travels with the figures, so two results files alone
@@ -131,6 +133,7 @@ def _model_json(result: ModelResult) -> dict[str, Any]:
         "uncounted_ops": dict(sorted(result.uncounted_ops.items())),
         "execution": result.execution,
         "notes": list(result.notes),
+        "data_dependent": result.data_dependent,
         "error": asdict(result.error) if result.error else None,
         "output": result.output,
         "limits": nest_limits(result.limits),
@@ -306,6 +309,7 @@ def _model_from_json(entry: dict[str, Any]) -> ModelResult:
         uncounted_ops={str(k): int(v) for k, v in entry.get("uncounted_ops", {}).items()},
         execution=entry.get("execution"),
         notes=tuple(entry.get("notes", [])),
+        data_dependent=entry.get("data_dependent"),
         error=ErrorInfo(**error) if error else None,
         output=entry.get("output", ""),
         limits=flatten_metrics(entry.get("limits", {})),

@@ -245,10 +245,13 @@ def test_weight_derived_value_falls_back_to_a_real_run() -> None:
     assert m.macs == 16  # Linear(4, 4) on one row
     assert len(m.notes) == 1
     assert m.notes[0].startswith(
-        "hybrid execution failed (WeightValueNeeded: the model reads a value computed from its weights at "
+        "hybrid execution failed (WeightValueNeeded: the model reads a value computed from its weights "
+        "(aten._local_scalar_dense) at "
     )
     assert "models_zoo.py:" in m.notes[0]
-    assert m.notes[0].endswith("; counted a real CPU run with random weights")
+    assert m.notes[0].endswith("; counted a real CPU run with random weights (seed 0)")
+    assert m.data_dependent is not None and m.data_dependent.startswith("aten._local_scalar_dense at ")
+    assert "models_zoo.py:" in m.data_dependent
 
 
 def test_hybrid_gives_the_cpu_counts() -> None:

@@ -120,7 +120,7 @@ def test_weight_value_names_the_model_line() -> None:
         model = ReadsWeight()
     with pytest.raises(
         WeightValueNeeded,
-        match=r"computed from its weights at .*test_hybrid.py:\d+ \(return x \* self.w.sum\(\).item\(\)\)",
+        match=r"computed from its weights \(aten._local_scalar_dense\) at .*test_hybrid.py:\d+ \(return x \* self.w.sum\(\).item\(\)\)",
     ):
         count_forward(model, (torch.ones(2),), {}, below=hybrid_execution)
 

@@ -158,9 +158,13 @@ zeros_like ones ones_like full full_like new_zeros new_ones new_full arange lins
 scalar_tensor rand rand_like randn randn_like randint randint_like randperm normal
 normal_ uniform_ bernoulli bernoulli_ eye _assert_async _assert_scalar
 _assert_tensor_metadata _functional_assert_async sym_constrain_range
+as_strided_ transpose_ t_ squeeze_ unsqueeze_ swapaxes_ swapdims_ detach_
 """
-FREE: frozenset[str] = frozenset(f"aten.{name}" for name in _FREE_NAMES.split())
-"""Ops with no FLOPs by design: views, shape ops, copies, gathers, factories, RNG."""
+# The last line: in-place views. They rewrite a tensor's metadata only, but
+# their schema marks `self` as written, so `is_view` does not see them.
+_PROFILER_MARKERS = "profiler._record_function_enter profiler._record_function_enter_new profiler._record_function_exit"
+FREE: frozenset[str] = frozenset([*(f"aten.{name}" for name in _FREE_NAMES.split()), *_PROFILER_MARKERS.split()])
+"""Ops with no FLOPs by design: views, shape ops, copies, gathers, factories, RNG, profiler markers."""
 
 
 def counted_ops() -> frozenset[str]:

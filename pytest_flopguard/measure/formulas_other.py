@@ -26,7 +26,7 @@ ELEMENTWISE: frozenset[str] = frozenset(_ELEMENTWISE_NAMES.split())
 
 _REDUCTION_NAMES = """
 all amax amin aminmax any argmax argmin cumprod cumsum logcumsumexp logsumexp max mean
-min nanmean nansum norm linalg_vector_norm prod std std_mean sum var var_mean
+min nanmean nansum norm linalg_vector_norm prod std std_mean sum var var_mean histc bincount
 """
 REDUCTIONS: frozenset[str] = frozenset(_REDUCTION_NAMES.split())
 

@@ -11,7 +11,7 @@ on all of these. Two modes make them work (see docs/hybrid-execution.md):
    which is small; an op with any meta argument runs on meta, its real
    arguments converted to meta first. `.item()` of a meta value raises
    `WeightValueNeeded`, naming the model's source line.
-2. `_FactoriesOnCpu` (Python level): a tensor factory or `.to()` call that
+2. `FactoriesOnCpu` (Python level): a tensor factory or `.to()` call that
    targets meta while none of its arguments is meta is redirected to the
    CPU, so `torch.arange(n, device=w.device)` and `ids.to(w.device)` stay
    real. Factories over `MAX_REAL_FACTORY` elements stay on meta.
@@ -40,7 +40,7 @@ MAX_REAL_FACTORY = 2**24  # elements; bigger input-derived factories stay on met
 META = torch.device("meta")
 CPU = torch.device("cpu")
 
-_FACTORIES = frozenset(
+FACTORIES = frozenset(
     {
         torch.arange,
         torch.zeros,
@@ -59,19 +59,65 @@ _FACTORIES = frozenset(
         torch.triu_indices,
     }
 )
-_VALUE_OPS = frozenset({torch.ops.aten._local_scalar_dense.default})
+aten = torch.ops.aten
+# Ops that read values: `.item()`, and those whose output *shape* depends on
+# the values (`nonzero`, boolean masks, `unique`). On a weight-derived (meta)
+# argument the count itself depends on the weights: the model is data-dependent.
+_VALUE_OPS = frozenset(
+    getattr(getattr(aten, packet), overload)
+    for packet, overload in (
+        ("_local_scalar_dense", "default"),
+        ("nonzero", "default"),
+        ("nonzero_static", "default"),
+        ("masked_select", "default"),
+        ("_unique", "default"),
+        ("_unique2", "default"),
+        ("unique_dim", "default"),
+        ("unique_consecutive", "default"),
+        ("bincount", "default"),
+        ("repeat_interleave", "Tensor"),
+    )
+    if hasattr(aten, packet)  # older torch lacks some
+)
+# Indexing with a boolean mask is a `nonzero` inside the kernel: the output's
+# shape depends on the mask's values.
+_INDEXING = frozenset({aten.index.Tensor, aten.index_put.default, aten.index_put_.default})
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
 class WeightValueNeeded(RuntimeError):
-    """The model needs a value computed from its weights: counting needs real weights."""
+    """The model needs a value computed from its weights: counting needs real weights.
+
+    `op` is the aten op that read it, `where` the model's source line: what made
+    the count data-dependent.
+    """
+
+    def __init__(self, op: str, where: str) -> None:
+        super().__init__(f"the model reads a value computed from its weights ({op}){where and ' at ' + where}")
+        self.op, self.where = op, where
 
 
-@contextlib.contextmanager
-def hybrid_execution() -> Iterator[None]:
-    """Enter both modes; the counter's modes must be entered after (on top)."""
-    with _HybridDispatch(), _FactoriesOnCpu():
-        yield
+class HybridSession:
+    """One model's hybrid run: built and counted under one dispatch mode, so a
+    real tensor tainted with meta data while the model is built is still meta
+    when it is counted."""
+
+    def __init__(self) -> None:
+        self._dispatch = _HybridDispatch()
+
+    def dispatch(self) -> TorchDispatchMode:
+        return self._dispatch
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Enter both modes; the counter's modes must be entered after (on top)."""
+        with self._dispatch, FactoriesOnCpu():
+            yield
+
+
+def hybrid_execution() -> contextlib.AbstractContextManager[None]:
+    """A fresh session's `running()`: for a model built under `torch.device("meta")`."""
+    return HybridSession().running()
 
 
 class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves it untyped
@@ -89,10 +135,12 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
         if not any(self._is_meta(t) for t in tensors):
             return func(*args, **kwargs)
         if func in _VALUE_OPS:
-            raise WeightValueNeeded(f"the model reads a value computed from its weights{_user_line()}")
+            raise WeightValueNeeded(str(func.overloadpacket), _user_line())
+        if func in _INDEXING:
+            args = (args[0], self._mask_indices(func, args[1]), *args[2:])
         written = _written_real(func, args, kwargs)
         args, kwargs = tree_map(self._to_meta, (args, kwargs))
-        out = func(*args, **kwargs)
+        out = _META_SHAPES.get(func, func)(*args, **kwargs)
         for t in written:  # a real tensor cannot take meta data: it is meta from now on
             self.tainted.add(StorageWeakRef(t.untyped_storage()))  # type: ignore[no-untyped-call]
         if len(written) == 1 and isinstance(out, torch.Tensor):
@@ -103,6 +151,19 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
         if t.is_meta:
             return True
         return bool(self.tainted) and StorageWeakRef(t.untyped_storage()) in self.tainted  # type: ignore[no-untyped-call]
+
+    def _mask_indices(self, func: Any, indices: Any) -> list[Any]:
+        """A real boolean mask becomes its indices (meta kernels cannot take a mask);
+        a weight-derived one is data-dependent."""
+        out: list[Any] = []
+        for index in indices:
+            if not isinstance(index, torch.Tensor) or index.dtype != torch.bool:
+                out.append(index)
+            elif self._is_meta(index):
+                raise WeightValueNeeded(str(func.overloadpacket), _user_line())
+            else:
+                out.extend(index.nonzero().unbind(1))
+        return out
 
     def _to_meta(self, x: Any) -> Any:
         if not isinstance(x, torch.Tensor) or x.is_meta:
@@ -126,19 +187,19 @@ def _written_real(func: Any, args: Any, kwargs: dict[str, Any]) -> list[torch.Te
     return written
 
 
-class _FactoriesOnCpu(TorchFunctionMode):
+class FactoriesOnCpu(TorchFunctionMode):
     """Redirect meta-targeted factories and `.to()` calls with no meta input to the CPU."""
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if func in _FACTORIES and _device_of(kwargs.get("device")) == META and _small(func, args, kwargs):
+        if func in FACTORIES and device_of(kwargs.get("device")) == META and small_factory(func, args, kwargs):
             kwargs = {**kwargs, "device": CPU}
         elif func is torch.Tensor.to and not _any_meta(args[:1]):
             args, kwargs = _to_without_meta(args, kwargs)
         return func(*args, **kwargs)
 
 
-def _device_of(value: Any) -> torch.device | None:
+def device_of(value: Any) -> torch.device | None:
     if isinstance(value, (str, torch.device)):
         return torch.device(value)
     return None
@@ -148,7 +209,7 @@ def _any_meta(values: Any) -> bool:
     return any(isinstance(t, torch.Tensor) and t.is_meta for t in tree_flatten(values)[0])
 
 
-def _small(func: Any, args: Any, kwargs: dict[str, Any]) -> bool:
+def small_factory(func: Any, args: Any, kwargs: dict[str, Any]) -> bool:
     """Factories from shapes: only up to MAX_REAL_FACTORY elements become real."""
     if func in (torch.tensor, torch.as_tensor, torch.arange, torch.linspace, torch.tril_indices, torch.triu_indices):
         return True  # sized by data or a range: input-derived and small in practice
@@ -166,10 +227,10 @@ def _small(func: Any, args: Any, kwargs: dict[str, Any]) -> bool:
 
 def _to_without_meta(args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """`real.to(meta_device[, dtype])` keeps the tensor real (dtype still applies)."""
-    if _device_of(kwargs.get("device")) == META:
+    if device_of(kwargs.get("device")) == META:
         kwargs = {k: v for k, v in kwargs.items() if k != "device"}
     rest = list(args[1:])
-    if rest and (_device_of(rest[0]) == META or (isinstance(rest[0], torch.Tensor) and rest[0].is_meta)):
+    if rest and (device_of(rest[0]) == META or (isinstance(rest[0], torch.Tensor) and rest[0].is_meta)):
         other = rest.pop(0)
         if isinstance(other, torch.Tensor):  # x.to(other): other's dtype, our device
             kwargs = {**kwargs, "dtype": other.dtype}
@@ -177,9 +238,40 @@ def _to_without_meta(args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, 
 
 
 def _user_line() -> str:
-    """` at models/llama.py:123` — the innermost frame outside torch and flopguard."""
+    """`models/llama.py:123 (line)` — the innermost frame outside torch and flopguard."""
     for frame in reversed(traceback.extract_stack()):
         name = frame.filename
         if "torch" not in Path(name).parts and not name.startswith(_PACKAGE_ROOT):
-            return f" at {name}:{frame.lineno} ({(frame.line or '').strip()})"
+            return f"{name}:{frame.lineno} ({(frame.line or '').strip()})"
     return ""
+
+
+# --- meta kernels stricter than the CPU's ----------------------------------------------
+
+
+def _grouped_mm(
+    a: torch.Tensor, b: torch.Tensor, offs: torch.Tensor | None = None, bias: Any = None, out_dtype: Any = None
+) -> torch.Tensor:
+    """`aten._grouped_mm`'s output from shapes alone.
+
+    Its meta kernel accepts only bfloat16/float16 (CUDA's kernel), while the
+    CPU kernel takes float32 too, so a float32 MoE would fail on meta. The
+    output shapes are those of torch's own meta function (2d x 3d: the MoE
+    case, [tokens, N]). Expert cost does not depend on routing: every token
+    meets its top-k experts, whatever they are.
+    """
+    groups = offs.shape[0] if offs is not None else 0
+    if a.dim() == 2 and b.dim() == 2:
+        shape = [groups, a.shape[0], b.shape[1]]
+    elif a.dim() == 2:
+        shape = [a.shape[0], b.shape[-1]]
+    elif b.dim() == 2:
+        shape = [a.shape[1], b.shape[1]]
+    else:
+        shape = [a.shape[0], a.shape[1], b.shape[-1]]
+    return torch.empty(shape, dtype=out_dtype or a.dtype, device=META)
+
+
+_META_SHAPES: dict[Any, Any] = {}
+if hasattr(aten, "_grouped_mm"):  # torch >= 2.8
+    _META_SHAPES[aten._grouped_mm.default] = _grouped_mm

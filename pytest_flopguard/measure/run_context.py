@@ -20,8 +20,11 @@ def model_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def execution(model: torch.nn.Module, inputs: Any) -> str:
-    """`meta` (nothing real), `hybrid` (meta weights, real inputs) or `real`."""
-    weights_meta = all(t.is_meta for t in model_tensors(model))
+    """`meta` (nothing real), `hybrid` (meta weights, real inputs) or `real`.
+
+    Only parameters decide: a hybrid build keeps small buffers real.
+    """
+    weights_meta = all(p.is_meta for p in model.parameters())
     inputs_meta = all(t.is_meta for t in tensors(inputs))
     if weights_meta:
         return "meta" if inputs_meta else "hybrid"

@@ -65,6 +65,7 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
         uncounted_ops=measurement.uncounted_ops,
         execution=measurement.execution,
         notes=measurement.notes,
+        data_dependent=measurement.data_dependent,
         output=_tail(output),
         **entry,
     )

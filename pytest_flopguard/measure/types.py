@@ -89,6 +89,10 @@ class Measurement:
     uncounted_ops: Mapping[str, int] = field(default_factory=dict)
     execution: str = "real"  # "meta", "hybrid" or "real"
     notes: tuple[str, ...] = ()
+    # The op and source line that made the count depend on the weights' values
+    # (`nonzero` of scores, `.item()` of a weight): counted on a real run with
+    # seeded random weights, so the figure is the same on every run.
+    data_dependent: str | None = None
     # Per op call, in order; empty where the engine only has per-op totals (ONNX).
     op_costs: tuple[OpCost, ...] = field(default=(), repr=False, compare=False)
 
