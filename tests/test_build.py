@@ -18,23 +18,15 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_flopguard.measure.counter import count_forward
 from pytest_flopguard.measure.execute import count_model
 from pytest_flopguard.measure.types import Measurement
+from tests.test_hybrid import real_count
 
 Inputs = tuple[tuple[Any, ...], dict[str, Any]]
 
 
 def image(device: torch.device, model: nn.Module) -> Inputs:
     return (torch.randn(2, 3, 16, 16, device=device),), {}
-
-
-def real_count(build: Any, make_inputs: Any) -> Measurement:
-    torch.manual_seed(0)
-    model = build()
-    torch.manual_seed(0)
-    args, kwargs = make_inputs(torch.device("cpu"), model)
-    return count_forward(model, args, kwargs)
 
 
 def counted_on_meta_weights(build: Any, make_inputs: Any = image) -> Measurement:

@@ -12,7 +12,7 @@ from torch import nn
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.measure.counter import count_forward
 from pytest_flopguard.measure.execute import count_model
-from pytest_flopguard.measure.hybrid import WeightValueNeeded, hybrid_execution
+from pytest_flopguard.measure.hybrid import HybridSession, WeightValueNeeded
 from pytest_flopguard.measure.types import Measurement
 from tests.llama_like import Config, tiny_llama
 
@@ -122,7 +122,7 @@ def test_weight_value_names_the_model_line() -> None:
         WeightValueNeeded,
         match=r"computed from its weights \(aten._local_scalar_dense\) at .*test_hybrid.py:\d+ \(return x \* self.w.sum\(\).item\(\)\)",
     ):
-        count_forward(model, (torch.ones(2),), {}, below=hybrid_execution)
+        count_forward(model, (torch.ones(2),), {}, below=HybridSession().running)
 
 
 def test_real_run_refused_when_weights_are_too_big(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,18 +25,24 @@ def sample() -> Results:
         floor={"flops": 1000.0, "latency": 0.001},
     )
     bad = ModelResult(error=ErrorInfo("RuntimeError", "boom", where="models/x.py:3"))
+    detector = ModelResult(
+        metrics={"macs": 7, "flops": 14, "params": 2, "memory_access": 9},
+        execution="real",
+        data_dependent="aten.nonzero at torchvision/ops/boxes.py:151 (keep = torch.where(keep)[0])",
+    )
     return Results(
-        models={"good": good, "bad": bad},
+        models={"good": good, "bad": bad, "detector": detector},
         env={"torch": "2.13.0"},
         git={"commit": "abc"},
         budget="flopguard.yaml",
-        budget_models=("good", "bad"),
+        budget_models=("good", "bad", "detector"),
     )
 
 
 def test_round_trip(tmp_path: Path) -> None:
     path = write_results(sample(), tmp_path / "out" / "r.json")
     assert read_results(path) == sample()
+    assert read_results(path).models["detector"].data_dependent.startswith("aten.nonzero at ")  # type: ignore[union-attr]
     assert list(tmp_path.joinpath("out").iterdir()) == [path]  # no temp file left behind
 
 

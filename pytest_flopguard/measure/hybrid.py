@@ -115,11 +115,6 @@ class HybridSession:
             yield
 
 
-def hybrid_execution() -> contextlib.AbstractContextManager[None]:
-    """A fresh session's `running()`: for a model built under `torch.device("meta")`."""
-    return HybridSession().running()
-
-
 class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves it untyped
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -242,8 +237,20 @@ def _user_line() -> str:
     for frame in reversed(traceback.extract_stack()):
         name = frame.filename
         if "torch" not in Path(name).parts and not name.startswith(_PACKAGE_ROOT):
-            return f"{name}:{frame.lineno} ({(frame.line or '').strip()})"
+            return f"{_short(name)}:{frame.lineno} ({(frame.line or '').strip()})"
     return ""
+
+
+def _short(filename: str) -> str:
+    """An installed package's file from its package (`torchvision/ops/boxes.py`), the
+    same on every machine; the user's own files relative to the working folder."""
+    parts = Path(filename).parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return "/".join(parts[parts.index(marker) + 1 :])
+    with contextlib.suppress(ValueError):
+        return str(Path(filename).relative_to(Path.cwd()))
+    return filename
 
 
 # --- meta kernels stricter than the CPU's ----------------------------------------------

@@ -245,8 +245,6 @@ def moe_decoder_macs(cfg: Any, inputs: Inputs) -> int:
 
 
 def _transformers_cases() -> list[Case]:
-    import importlib
-
     if importlib.util.find_spec("transformers") is None:
         return [_hf("(all)", lambda: None, "AutoModel", _ids())]
     import transformers as tf
