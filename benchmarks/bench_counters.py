@@ -98,7 +98,7 @@ def _count(tool: str, case: Case) -> int:
     import torch
 
     if tool == "flopguard":
-        from pytest_flopguard.measure.execute import count_model
+        from pytest_flopguard.measure.torch_engine.execute import count_model
 
         return count_model(_load(case.factory), lambda device, model: ((case.make_input(),), {})).macs
     with torch.device("meta" if tool == "FlopCounterMode (meta)" else "cpu"):

@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.flop_counter import FlopCounterMode
 
-from pytest_flopguard.measure.counter import count_forward
-from pytest_flopguard.measure.execute import count_model
+from pytest_flopguard.measure.torch_engine.counter import count_forward
+from pytest_flopguard.measure.torch_engine.execute import count_model
 from pytest_flopguard.measure.types import Measurement, ModuleStats
 from tests import models_zoo as zoo
 

@@ -17,8 +17,8 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     import torch
-    from pytest_flopguard.measure import dynamo_shims
-    from pytest_flopguard.measure.execute import count_model
+    from pytest_flopguard.measure.torch_engine import dynamo_shims
+    from pytest_flopguard.measure.torch_engine.execute import count_model
 
     class Net(torch.nn.Module):
         # batch norm, normal_ init and layer norm: torch's shimmed meta paths

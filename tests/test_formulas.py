@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from pytest_flopguard.measure import formulas
+from pytest_flopguard.measure.torch_engine import formulas
 
 aten = torch.ops.aten
 

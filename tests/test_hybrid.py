@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from pytest_flopguard.errors import FlopguardError
-from pytest_flopguard.measure.counter import count_forward
-from pytest_flopguard.measure.execute import count_model
-from pytest_flopguard.measure.hybrid import WeightValueNeeded, hybrid_execution
+from pytest_flopguard.measure.torch_engine.counter import count_forward
+from pytest_flopguard.measure.torch_engine.execute import count_model
+from pytest_flopguard.measure.torch_engine.hybrid import WeightValueNeeded, hybrid_execution
 from pytest_flopguard.measure.types import Measurement
 from tests.llama_like import Config, tiny_llama
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from pytest_flopguard.measure.counter import count_forward
+from pytest_flopguard.measure.torch_engine.counter import count_forward
 from pytest_flopguard.measure.types import Measurement
 from tests import paper_models as pm
 

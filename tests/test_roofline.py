@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_flopguard.measure.counter import count_forward
 from pytest_flopguard.measure.device_profiles import SHIPPED, DeviceProfile
 from pytest_flopguard.measure.roofline import estimate, estimate_model
+from pytest_flopguard.measure.torch_engine.counter import count_forward
 from pytest_flopguard.measure.types import Measurement, OpCost, OpStats
 
 # A round device: 1 TFLOP/s fp32, 4 TFLOP/s fp16, 8 TOP/s int8, 100 GB/s.

@@ -52,7 +52,7 @@ def _warm() -> None:
     """Import what every model needs once, before the first request's clock starts."""
     import torch
 
-    from pytest_flopguard.measure.execute import count_model
+    from pytest_flopguard.measure.torch_engine.execute import count_model
 
     # One tiny model end to end: torch loads the rest of what counting needs
     # (dispatch modes, sympy for its shape checks) lazily, seconds that must not count against

@@ -75,7 +75,7 @@ def _count(spec: ModelSpec, root: Path) -> Measurement:
         from pytest_flopguard.measure.onnx_counter import measure_spec
 
         return measure_spec(spec, root)
-    from pytest_flopguard.measure.execute import count_model
+    from pytest_flopguard.measure.torch_engine.execute import count_model
 
     assert spec.model is not None  # the loader guarantees model or onnx
     factory = load_object(spec.model, "model")

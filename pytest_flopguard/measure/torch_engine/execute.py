@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from pytest_flopguard.errors import FlopguardError
-from pytest_flopguard.measure.counter import count_forward
-from pytest_flopguard.measure.dynamo_shims import dynamo_shims_bypassed
-from pytest_flopguard.measure.hybrid import hybrid_execution
+from pytest_flopguard.measure.torch_engine.counter import count_forward
+from pytest_flopguard.measure.torch_engine.dynamo_shims import dynamo_shims_bypassed
+from pytest_flopguard.measure.torch_engine.hybrid import hybrid_execution
 from pytest_flopguard.measure.types import Measurement
 
 Inputs = tuple[tuple[Any, ...], dict[str, Any]]

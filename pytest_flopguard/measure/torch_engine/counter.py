@@ -31,11 +31,17 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from pytest_flopguard.measure import formulas
-from pytest_flopguard.measure.dynamo_shims import no_dynamo_wrapper
-from pytest_flopguard.measure.memory import PeakTracker
-from pytest_flopguard.measure.run_context import eval_mode, execution, frozen, mha_fastpath_off, model_tensors
-from pytest_flopguard.measure.traffic import bytes_accessed, costed_outputs, tensors
+from pytest_flopguard.measure.torch_engine import formulas
+from pytest_flopguard.measure.torch_engine.dynamo_shims import no_dynamo_wrapper
+from pytest_flopguard.measure.torch_engine.memory import PeakTracker
+from pytest_flopguard.measure.torch_engine.run_context import (
+    eval_mode,
+    execution,
+    frozen,
+    mha_fastpath_off,
+    model_tensors,
+)
+from pytest_flopguard.measure.torch_engine.traffic import bytes_accessed, costed_outputs, tensors
 from pytest_flopguard.measure.types import Measurement, ModuleStats, OpCost, Totals
 
 aten = torch.ops.aten

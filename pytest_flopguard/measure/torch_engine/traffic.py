@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
-from pytest_flopguard.measure import formulas
+from pytest_flopguard.measure.torch_engine import formulas
 
 _BACKWARD_ONLY_OUTPUTS = frozenset(
     {"aten.native_batch_norm", "aten._native_batch_norm_legit", "aten._native_batch_norm_legit_no_training"}

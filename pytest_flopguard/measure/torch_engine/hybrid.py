@@ -34,7 +34,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from pytest_flopguard.measure.dynamo_shims import no_dynamo_wrapper
+from pytest_flopguard.measure.torch_engine.dynamo_shims import no_dynamo_wrapper
 
 MAX_REAL_FACTORY = 2**24  # elements; bigger input-derived factories stay on meta
 META = torch.device("meta")
@@ -60,7 +60,7 @@ _FACTORIES = frozenset(
     }
 )
 _VALUE_OPS = frozenset({torch.ops.aten._local_scalar_dense.default})
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class WeightValueNeeded(RuntimeError):

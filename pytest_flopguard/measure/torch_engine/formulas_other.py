@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_flopguard.measure.formula_registry import Formula, Shape, aten, first_shape, formula, numel, ops
+from pytest_flopguard.measure.torch_engine.registry import Formula, Shape, aten, first_shape, formula, numel, ops
 
 # --- flops_other ---------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from pytest_flopguard.measure.traffic import tensors
+from pytest_flopguard.measure.torch_engine.traffic import tensors
 
 
 def model_tensors(model: torch.nn.Module) -> list[torch.Tensor]:

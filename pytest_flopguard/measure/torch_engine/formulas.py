@@ -67,9 +67,9 @@ from typing import Any
 import torch
 
 # The formula families register themselves on import.
-from pytest_flopguard.measure import formulas_matmul, formulas_other  # noqa: F401
-from pytest_flopguard.measure.formula_registry import REGISTRY, Category, Formula, Kind, Shape, formula, lookup
-from pytest_flopguard.measure.formulas_other import ELEMENTWISE, REDUCTIONS
+from pytest_flopguard.measure.torch_engine import formulas_matmul, formulas_other  # noqa: F401
+from pytest_flopguard.measure.torch_engine.formulas_other import ELEMENTWISE, REDUCTIONS
+from pytest_flopguard.measure.torch_engine.registry import REGISTRY, Category, Formula, Kind, Shape, formula, lookup
 
 __all__ = [
     "ELEMENTWISE",
