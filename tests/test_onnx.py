@@ -18,9 +18,10 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from pytest_flopguard.errors import FlopguardError  # noqa: E402
-from pytest_flopguard.measure import onnx_formulas, onnx_loader  # noqa: E402
-from pytest_flopguard.measure.onnx_counter import count_onnx  # noqa: E402
-from pytest_flopguard.measure.onnx_loader import OnnxSource  # noqa: E402
+from pytest_flopguard.measure.onnx_engine import formulas as onnx_formulas  # noqa: E402
+from pytest_flopguard.measure.onnx_engine import loader as onnx_loader  # noqa: E402
+from pytest_flopguard.measure.onnx_engine.counter import count_onnx  # noqa: E402
+from pytest_flopguard.measure.onnx_engine.loader import OnnxSource  # noqa: E402
 from pytest_flopguard.measure.torch_engine.counter import count_forward  # noqa: E402
 from pytest_flopguard.measure.types import Measurement  # noqa: E402
 from tests import onnx_models  # noqa: E402

@@ -72,7 +72,7 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
 
 def _count(spec: ModelSpec, root: Path) -> Measurement:
     if spec.onnx is not None:  # counted from the graph: `onnx:` is relative to the budget's folder
-        from pytest_flopguard.measure.onnx_counter import measure_spec
+        from pytest_flopguard.measure.onnx_engine.counter import measure_spec
 
         return measure_spec(spec, root)
     from pytest_flopguard.measure.torch_engine.execute import count_model

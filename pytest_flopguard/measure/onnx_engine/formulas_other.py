@@ -1,11 +1,11 @@
 """ONNX `flops_other` formulas: elementwise, reductions, normalisation, softmax, pooling, resize.
 
-Conventions in `onnx_formulas.py`, equal to the torch engine's.
+Conventions in `formulas.py`, equal to the torch engine's.
 """
 
 from __future__ import annotations
 
-from pytest_flopguard.measure.onnx_formula_registry import (
+from pytest_flopguard.measure.onnx_engine.registry import (
     MS,
     Counts,
     Formula,

@@ -1,6 +1,6 @@
 """ONNX formulas of matmul-class nodes: convolution, Gemm/MatMul, Einsum, attention, recurrent layers.
 
-Conventions tabulated in `onnx_formulas.py`, equal to the torch engine's.
+Conventions tabulated in `formulas.py`, equal to the torch engine's.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 
-from pytest_flopguard.measure.onnx_formula_registry import (
+from pytest_flopguard.measure.onnx_engine.registry import (
     MS,
     Counts,
     NodeView,
@@ -200,7 +200,7 @@ def _ms_gqa(n: NodeView) -> Counts:
 # --- recurrent layers --------------------------------------------------------------------------
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
-# Per hidden unit of one step, as formulas.py: LSTM 13, GRU 10, RNN 2.
+# Per hidden unit of one step, as torch_engine/formulas.py: LSTM 13, GRU 10, RNN 2.
 _CELL = {"LSTM": 13, "GRU": 10, "RNN": 2}
 
 

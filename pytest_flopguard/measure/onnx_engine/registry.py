@@ -1,7 +1,7 @@
 """The ONNX formula registry: `@formula("Conv")` registers a node's `(macs, flops_other)`.
 
-The conventions are tabulated in `onnx_formulas.py`, which holds the public
-API; the formulas are in `onnx_formulas_matmul.py` and `onnx_formulas_other.py`.
+The conventions are tabulated in `formulas.py`, which holds the public
+API; the formulas are in `formulas_matmul.py` and `formulas_other.py`.
 """
 
 from __future__ import annotations

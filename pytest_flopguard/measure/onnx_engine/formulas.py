@@ -7,7 +7,7 @@ Each node of a graph is exactly one of:
   those on ``VIEWS`` also move no bytes, as views in the torch engine;
 * **uncounted** - anything else; the counter reports it by op type.
 
-The conventions are those of ``formulas.py`` (the torch engine), so a model
+The conventions are those of ``torch_engine/formulas.py`` (the torch engine), so a model
 counted from PyTorch and from its ONNX export agree:
 
 =================================== ==============================================
@@ -41,8 +41,8 @@ Resize linear 2 taps per output per spatial dim (bilinear 4), cubic 4 per dim
 from __future__ import annotations
 
 # The formula families register themselves on import.
-from pytest_flopguard.measure import onnx_formulas_matmul, onnx_formulas_other  # noqa: F401
-from pytest_flopguard.measure.onnx_formula_registry import (
+from pytest_flopguard.measure.onnx_engine import formulas_matmul, formulas_other  # noqa: F401
+from pytest_flopguard.measure.onnx_engine.registry import (
     REGISTRY,
     Formula,
     NodeView,

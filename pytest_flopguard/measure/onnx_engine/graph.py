@@ -40,8 +40,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_flopguard.measure import onnx_formulas
-from pytest_flopguard.measure.onnx_loader import OnnxSource, ValueType, nbytes, tensor_values
+from pytest_flopguard.measure.onnx_engine import formulas as onnx_formulas
+from pytest_flopguard.measure.onnx_engine.loader import OnnxSource, ValueType, nbytes, tensor_values
 
 if TYPE_CHECKING:
     from onnx import ModelProto, NodeProto, TensorProto

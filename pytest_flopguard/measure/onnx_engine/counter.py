@@ -1,15 +1,15 @@
 """Count an ONNX model from its graph alone: no runtime, no weights read.
 
 The budget's input shapes replace the graph's dynamic dims, shape inference
-(``onnx_loader``, in a child process) gives every value's shape and type, and
-each node is counted with the torch engine's conventions (``onnx_formulas``):
+(``loader``, in a child process) gives every value's shape and type, and
+each node is counted with the torch engine's conventions (``formulas``):
 ``macs`` of matmul-class nodes, ``flops_other`` of the rest, bytes read plus
 written by every node (views free), and a peak of live bytes. The result is
 the same ``Measurement`` as a torch model's, with ``execution="onnx-static"``
 and ops keyed ``onnx.Conv`` (``com.microsoft.Attention`` for other domains).
 
 Which constants are parameters and which module each node came from is
-``onnx_graph``'s business.
+``graph``'s business.
 
 Example::
 
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_flopguard.errors import did_you_mean
-from pytest_flopguard.measure import onnx_formulas
-from pytest_flopguard.measure.onnx_graph import (
+from pytest_flopguard.measure.onnx_engine import formulas as onnx_formulas
+from pytest_flopguard.measure.onnx_engine.graph import (
     Parameters,
     Scopes,
     constant_tensors,
@@ -37,7 +37,7 @@ from pytest_flopguard.measure.onnx_graph import (
     peak_memory,
     value_bytes,
 )
-from pytest_flopguard.measure.onnx_loader import OnnxSource, ValueType, infer_shapes, load_model
+from pytest_flopguard.measure.onnx_engine.loader import OnnxSource, ValueType, infer_shapes, load_model
 from pytest_flopguard.measure.types import Measurement, ModuleStats, Totals
 
 if TYPE_CHECKING:
