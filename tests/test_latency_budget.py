@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flopguard.budget.devices import SHIPPED
 from pytest_flopguard.budget.loader import load_budget
 from pytest_flopguard.budget.schema import TimingSpec
 from pytest_flopguard.budget.units import UnitError, format_bandwidth, format_rate, parse_bandwidth, parse_rate
 from pytest_flopguard.errors import BudgetError
-from pytest_flopguard.measure.device_profiles import SHIPPED
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ Peaks are never reached, so this is a lower bound; its use is to see, on a
 device the runner does not have, whether a change moves a model towards
 compute or memory limits, and by how much.
 
-    >>> from pytest_flopguard.measure.device_profiles import SHIPPED
+    >>> from pytest_flopguard.budget.devices import SHIPPED
     >>> estimate([OpCost(2 * 10**9, 10**6, "fp32")], SHIPPED["t4"])  # 2 GFLOP at 8.1 TFLOP/s
     0.00024691358024691357
 """
@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from pytest_flopguard.budget.devices import DeviceProfile
 from pytest_flopguard.budget.units import format_bandwidth, format_percent, format_rate, format_time
-from pytest_flopguard.measure.device_profiles import DeviceProfile
 from pytest_flopguard.measure.types import Measurement, OpCost, OpStats
 
 
