@@ -83,13 +83,13 @@ def _why_not(spec: ModelSpec, device: str, options: LatencyOptions) -> str | Non
         return options.reason
     if spec.onnx is not None:
         return ONNX
-    from pytest_flopguard.measure.latency import unavailable
+    from pytest_flopguard.measure.latency.bench import unavailable
 
     return unavailable(device)
 
 
 def _measure(spec: ModelSpec, root: Path, device: str, options: LatencyOptions) -> LatencyStats:
-    from pytest_flopguard.measure.latency import measure_spec
+    from pytest_flopguard.measure.latency.bench import measure_spec
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return measure_spec(spec, root, device, options.time)
@@ -136,7 +136,7 @@ def _pair_model(
     spec: ModelSpec, base: Side, head: Side, options: LatencyOptions, log: Log
 ) -> dict[str, tuple[LatencyStats, LatencyStats]]:
     from pytest_flopguard.measure.interleave import WorkerError, compare_latency
-    from pytest_flopguard.measure.latency import DEFAULT_TIME, unavailable
+    from pytest_flopguard.measure.latency.bench import DEFAULT_TIME, unavailable
 
     seconds = options.time or spec.timing.time or DEFAULT_TIME
     out: dict[str, tuple[LatencyStats, LatencyStats]] = {}

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pytest_flopguard.measure.latency_stats import decide, median_halfwidth, quantile, ratio_interval
+from pytest_flopguard.measure.latency.stats import decide, median_halfwidth, quantile, ratio_interval
 
 
 def noisy(rng: random.Random, median: float, n: int, spread: float = 0.05, outliers: float = 0.05) -> list[float]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pytest_flopguard.budget.devices import SHIPPED, DeviceProfile
-from pytest_flopguard.measure.roofline import estimate, estimate_model
+from pytest_flopguard.measure.latency.roofline import estimate, estimate_model
 from pytest_flopguard.measure.torch_engine.counter import count_forward
 from pytest_flopguard.measure.types import Measurement, OpCost, OpStats
 

@@ -548,7 +548,7 @@ def test_k_selects_only_the_640_variants(pytester: pytest.Pytester) -> None:
 def test_a_dtype_variant_is_timed_in_its_dtype(tmp_path: Path) -> None:
     import torch
 
-    from pytest_flopguard.measure.latency import load_bench
+    from pytest_flopguard.measure.latency.bench import load_bench
 
     (tmp_path / "fg_timed_net.py").write_text("import torch\n\ndef build():\n    return torch.nn.Linear(8, 8)\n")
     budget = tmp_path / "flopguard.yaml"

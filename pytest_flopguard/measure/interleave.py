@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_flopguard.errors import FlopguardError
-from pytest_flopguard.measure import latency_stats
+from pytest_flopguard.measure.latency import stats as latency_stats
 from pytest_flopguard.measure.types import LatencyStats, VersusBase
 
 TURN = 0.1  # seconds per turn

@@ -62,7 +62,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
 
     from pytest_flopguard.budget.loader import load_budget
     from pytest_flopguard.errors import FlopguardError
-    from pytest_flopguard.measure.latency import environment, load_bench, unavailable
+    from pytest_flopguard.measure.latency.bench import environment, load_bench, unavailable
 
     budget = load_budget(args.budget)
     spec = budget.model(args.model)

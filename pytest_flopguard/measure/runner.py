@@ -23,7 +23,7 @@ from pytest_flopguard.measure.types import Measurement
 from pytest_flopguard.results import ErrorInfo, ModelResult
 
 if TYPE_CHECKING:
-    from pytest_flopguard.measure.roofline import Estimate
+    from pytest_flopguard.measure.latency.roofline import Estimate
 
 MAX_OUTPUT = 4000  # characters of a model's printed output kept in results
 
@@ -99,10 +99,10 @@ def in_dtype(model: Any, dtype: str | None) -> Any:
 
 
 def _estimates(measurement: Measurement, spec: ModelSpec) -> dict[str, Estimate]:
-    """The roofline `latency_estimate` of each target its limits name (`roofline.py`)."""
+    """The roofline `latency_estimate` of each target its limits name (`latency/roofline.py`)."""
     if not spec.profiles:
         return {}
-    from pytest_flopguard.measure.roofline import estimates
+    from pytest_flopguard.measure.latency.roofline import estimates
 
     return dict(estimates(measurement, spec.profiles))
 

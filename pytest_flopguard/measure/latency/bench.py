@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from pytest_flopguard.budget.schema import ModelSpec
-from pytest_flopguard.measure import latency_stats
+from pytest_flopguard.measure.latency import stats as latency_stats
 from pytest_flopguard.measure.types import LatencyStats
 
 DEFAULT_TIME = 10.0  # seconds per model and device (notes/latency.md: 0% false alarms at 10 s per decision)
