@@ -17,9 +17,9 @@ from pytest_flopguard import __version__, cli_ci
 from pytest_flopguard.compare.diff import Comparison
 from pytest_flopguard.errors import FlopguardError, Terminated
 from pytest_flopguard.gate import Gate
-from pytest_flopguard.importguard import ImportGuard
 from pytest_flopguard.latency_run import SWITCHED_OFF, LatencyOptions
 from pytest_flopguard.options import HELP
+from pytest_flopguard.workers.importguard import ImportGuard
 
 if TYPE_CHECKING:
     from pytest_flopguard.gitbase import BaseCommit

@@ -159,7 +159,7 @@ def _pre_commit(args: argparse.Namespace) -> int:
         return 0  # nothing staged can change a model: done, without importing torch
     from pytest_flopguard.cli import _print_table
     from pytest_flopguard.gate import Gate
-    from pytest_flopguard.pool import Pool
+    from pytest_flopguard.workers.pool import Pool
 
     with Pool() as pool:  # a model that crashes or hangs fails the hook, not the commit machinery
         gate = Gate(deterministic_only(budget, names), pool=pool)

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_flopguard.budget.schema import Budget
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, compare
-from pytest_flopguard.importguard import ImportGuard
 from pytest_flopguard.latency_run import LatencyOptions, head_figures, pair_latency, with_base_figures, with_latency
 from pytest_flopguard.results import ModelResult, Results
+from pytest_flopguard.workers.importguard import ImportGuard
 
 if TYPE_CHECKING:
     from pytest_flopguard.gitbase import BaseCommit
     from pytest_flopguard.measure.types import LatencyStats
-    from pytest_flopguard.pool import Pool
+    from pytest_flopguard.workers.pool import Pool
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The command line's side of isolation: its options, its pool, and results that survive.
 
 - `--in-process` measures in the `flopguard` process itself (debugging);
-  otherwise a worker pool (`pool.py`) does, bounded by `--timeout-total`,
+  otherwise a worker pool (`workers/pool.py`) does, bounded by `--timeout-total`,
   each worker's memory capped by `--worker-memory`.
 - `Checkpoint` writes the results file after every model, atomically, and
   on SIGINT/SIGTERM (or any failure) writes what was measured before the
@@ -24,8 +24,8 @@ from pytest_flopguard.options import HELP
 
 if TYPE_CHECKING:
     from pytest_flopguard.gate import Gate
-    from pytest_flopguard.pool import Pool
     from pytest_flopguard.results import Results
+    from pytest_flopguard.workers.pool import Pool
 
 
 def add_isolation_args(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def pool_for(args: argparse.Namespace) -> Pool | None:
     """The pool the command measures with (started now), or None with --in-process."""
     if getattr(args, "in_process", False):
         return None
-    from pytest_flopguard.pool import DEFAULT_TOTAL, Pool
+    from pytest_flopguard.workers.pool import DEFAULT_TOTAL, Pool
 
     pool = Pool(
         memory=getattr(args, "worker_memory", None), total=getattr(args, "timeout_total", None) or DEFAULT_TOTAL

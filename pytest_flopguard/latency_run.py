@@ -31,8 +31,8 @@ from pytest_flopguard.results import ModelResult, Results
 
 if TYPE_CHECKING:
     from pytest_flopguard.gitbase import BaseCommit
-    from pytest_flopguard.measure.interleave import Side
     from pytest_flopguard.measure.types import LatencyStats
+    from pytest_flopguard.workers.latency_pair import Side
 
 Log = Callable[[str], None]
 Pairs = dict[str, dict[str, tuple["LatencyStats", "LatencyStats"]]]  # model -> device -> (base, head)
@@ -114,7 +114,7 @@ def pair_latency(
     if not specs:
         return {}
     from pytest_flopguard import baseprocess, gitbase
-    from pytest_flopguard.measure.interleave import Side
+    from pytest_flopguard.workers.latency_pair import Side
 
     relative = gitbase._relative_budget(budget.path, base.root)
     pairs: Pairs = {}
@@ -135,8 +135,8 @@ def _timed_specs(budget: Budget, names: Sequence[str] | None) -> list[ModelSpec]
 def _pair_model(
     spec: ModelSpec, base: Side, head: Side, options: LatencyOptions, log: Log
 ) -> dict[str, tuple[LatencyStats, LatencyStats]]:
-    from pytest_flopguard.measure.interleave import WorkerError, compare_latency
     from pytest_flopguard.measure.latency.bench import DEFAULT_TIME, unavailable
+    from pytest_flopguard.workers.latency_pair import WorkerError, compare_latency
 
     seconds = options.time or spec.timing.time or DEFAULT_TIME
     out: dict[str, tuple[LatencyStats, LatencyStats]] = {}

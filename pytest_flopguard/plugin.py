@@ -110,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
         gate.reuse = not config.getoption("flopguard_all")
         total = _timeout_total(config)
         if not config.getoption("flopguard_in_process"):
-            from pytest_flopguard.pool import Pool
+            from pytest_flopguard.workers.pool import Pool
 
             gate.pool = Pool(total=total)  # its worker starts with the first model measured
         if config.getoption("flopguard_shard"):
@@ -157,7 +157,7 @@ class _OnSigterm:
 
 def _timeout_total(config: pytest.Config) -> float:
     from pytest_flopguard.options import timeout_total
-    from pytest_flopguard.pool import DEFAULT_TOTAL
+    from pytest_flopguard.workers.pool import DEFAULT_TOTAL
 
     raw = config.getoption("flopguard_timeout_total")
     return timeout_total(raw, "--flopguard-timeout-total") if raw else DEFAULT_TOTAL

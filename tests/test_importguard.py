@@ -11,8 +11,8 @@ import pytest
 
 from pytest_flopguard.budget.schema import InputsSpec, ModelSpec
 from pytest_flopguard.errors import Location
-from pytest_flopguard.importguard import ImportGuard
 from pytest_flopguard.results import SHADOWED_IMPORT
+from pytest_flopguard.workers.importguard import ImportGuard
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flopguard.measure import interleave
-from pytest_flopguard.measure.interleave import Samples, Side, WorkerError, compare_latency
+from pytest_flopguard.workers import latency_pair as interleave
+from pytest_flopguard.workers.latency_pair import Samples, Side, WorkerError, compare_latency
 
 MODELS = """
 import torch

@@ -24,8 +24,8 @@ import pytest
 
 from pytest_flopguard.budget.loader import load_budget
 from pytest_flopguard.gate import Gate
-from pytest_flopguard.pool import Pool
 from pytest_flopguard.render.actions import neutralise
+from pytest_flopguard.workers.pool import Pool
 from tests.conftest import REPO
 
 DATA = REPO / "tests" / "data" / "isolation"

@@ -35,7 +35,7 @@ TOP_KEYS = ("version", "defaults", "models", "devices")
 MODEL_KEYS: tuple[str, ...] = ("model", "onnx", "kwargs", "inputs", "limits", "tolerance", "floor", "device", "timing")
 # Variants (`variants.py`): one entry, several deployment shapes; `accuracy` is plotted, never gated.
 MODEL_KEYS += ("variants", "resolutions", "batch", "dtype", "per_variant", "accuracy")
-# `timeout: 5m`: the most one model may take in its worker process (`pool.py`).
+# `timeout: 5m`: the most one model may take in its worker process (`workers/pool.py`).
 MODEL_KEYS += ("timeout",)
 DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout")
 MAX_BYTES = 1_000_000  # a budget file is hand-written; refuse anything huge fast

@@ -32,7 +32,7 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
     """Measure `spec`, never raising for problems in the model or its entry.
 
     `capture=False` leaves prints alone: a pool worker captures them at the
-    file-descriptor level itself (`pool_worker.py`).
+    file-descriptor level itself (`workers/pool_worker.py`).
     """
     entry: dict[str, Any] = {"limits": spec.limits, "tolerance": spec.tolerance, "floor": spec.floor}
     entry |= {"limit_lines": spec.limit_lines, "variant": spec.variant, "accuracy": spec.accuracy}
@@ -52,7 +52,7 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
             info = replace(info, where=str(spec.location))
         return ModelResult(error=info, output=_tail(output), **entry)
     except SystemExit as exc:  # `sys.exit()` in a factory must not end the whole run
-        from pytest_flopguard.faults import exited
+        from pytest_flopguard.workers.faults import exited
 
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return ModelResult(error=exited(code), output=_tail(output), **entry)

@@ -108,7 +108,7 @@ class Measurement:
 
 @dataclass(frozen=True)
 class VersusBase:
-    """Head against base, measured interleaved in one job (`measure/interleave.py`).
+    """Head against base, measured interleaved in one job (`workers/latency_pair.py`).
 
     `verdict` is `latency.stats.decide`'s: regressed, ok or inconclusive; a
     regression stands only if a confirmation in fresh processes flagged it too.

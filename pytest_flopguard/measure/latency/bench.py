@@ -14,7 +14,7 @@ One thread by default (`timing: {threads: N}` raises it), set for the
 measurement and restored after: on a shared 2-core runner 2-thread latency
 swung from 7 to 92 ms with the neighbours' load (notes/latency.md).
 
-Comparing base and head is `interleave.py`'s job; a figure from here is
+Comparing base and head is `workers/latency_pair.py`'s job; a figure from here is
 checked against absolute limits only.
 """
 

@@ -40,7 +40,7 @@ TURN = 0.1  # seconds per turn
 READY_TIMEOUT = 600.0  # importing torch and building a large model can take minutes
 _BOOTSTRAP = (
     "import sys; p = sys.path[:]; sys.path.insert(0, {root!r}); "
-    "import pytest_flopguard.measure.latency_worker as w; sys.path[:] = p; sys.exit(w.main())"
+    "import pytest_flopguard.workers.latency_worker as w; sys.path[:] = p; sys.exit(w.main())"
 )
 
 

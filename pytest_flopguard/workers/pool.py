@@ -1,6 +1,6 @@
 """Measure models in worker processes, so that no model can take the run down.
 
-A worker (`measure/pool_worker.py`) is a fresh interpreter — spawned, never
+A worker (`workers/pool_worker.py`) is a fresh interpreter — spawned, never
 forked: a forked copy of a process that holds CUDA or threads is not safe —
 in its own session and process group. It imports torch once and measures
 one model per request; the run reuses it while it is healthy. When a model
@@ -32,19 +32,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_flopguard import faults
 from pytest_flopguard.results import ErrorInfo, ModelResult
+from pytest_flopguard.workers import faults
 
 if TYPE_CHECKING:
     from pytest_flopguard.budget.schema import ModelSpec
-    from pytest_flopguard.importguard import ImportGuard
+    from pytest_flopguard.workers.importguard import ImportGuard
 
 DEFAULT_TIMEOUT = 600.0  # per model, unless the budget says `timeout:`
 DEFAULT_TOTAL = 6 * 3600.0  # the whole run: GitHub's own job limit, so a hang ends with results
 READY_TIMEOUT = 300.0  # importing torch on a cold, loaded runner
 _BOOTSTRAP = (
     "import sys; p = sys.path[:]; sys.path.insert(0, {root!r}); "
-    "import pytest_flopguard.measure.pool_worker as w; sys.path[:] = p; sys.exit(w.main())"
+    "import pytest_flopguard.workers.pool_worker as w; sys.path[:] = p; sys.exit(w.main())"
 )
 
 
@@ -68,7 +68,7 @@ class _Worker:
     def start(cls, memory: int | None) -> _Worker:
         fd, name = tempfile.mkstemp(prefix="flopguard-worker-", suffix=".out")
         capture = Path(name)
-        tool_root = str(Path(__file__).resolve().parent.parent)
+        tool_root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "FLOPGUARD_WORKER_MEMORY": str(memory or "")}
         proc = subprocess.Popen(
             [sys.executable, "-c", _BOOTSTRAP.format(root=tool_root), str(capture)],
@@ -117,7 +117,7 @@ class _Worker:
 
     def output(self) -> str:
         """All of what the dead worker's model printed, its fatal-error dump included (trimmed later)."""
-        from pytest_flopguard.measure.pool_worker import read_capture
+        from pytest_flopguard.workers.pool_worker import read_capture
 
         with contextlib.suppress(OSError):
             return read_capture(self.fd, limit=1_000_000)
@@ -269,7 +269,7 @@ def crash_report(error: ErrorInfo, output: str, root: Path, frames: int = 3) -> 
 
 
 def _tail(text: str) -> str:
-    from pytest_flopguard.measure.pool_worker import MAX_OUTPUT
+    from pytest_flopguard.workers.pool_worker import MAX_OUTPUT
 
     return text if len(text) <= MAX_OUTPUT else "...\n" + text[-MAX_OUTPUT:]
 

@@ -1,4 +1,4 @@
-"""A long-lived process that holds one model and times it in turns (see `interleave.py`).
+"""A long-lived process that holds one model and times it in turns (see `latency_pair.py`).
 
     python -c BOOTSTRAP --budget flopguard.yaml --model classifier --device cpu
 
@@ -83,7 +83,7 @@ def _check_imports(args: argparse.Namespace, spec: Any, loaded: list[str]) -> No
     if not args.require_under:
         return
     from pytest_flopguard.errors import FlopguardError
-    from pytest_flopguard.importguard import ImportGuard
+    from pytest_flopguard.workers.importguard import ImportGuard
 
     head = Path(args.head_checkout).resolve() if args.head_checkout else None
     error = ImportGuard(Path(args.require_under).resolve(), head).check(spec, loaded)

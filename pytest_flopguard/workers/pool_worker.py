@@ -58,18 +58,14 @@ def _warm() -> None:
     # (dispatch modes, sympy for its shape checks) lazily, seconds that must not count against
     # the first model's timeout.
     count_model(lambda: torch.nn.Linear(2, 2), lambda device, model: ((torch.ones(1, 2),), {}))
-    import pytest_flopguard.budget.loader
-    import pytest_flopguard.faults
-    import pytest_flopguard.importguard
-    import pytest_flopguard.measure.runner  # noqa: F401
 
 
 def _measure(request: dict[str, Any], capture: int, protocol: IO[str]) -> dict[str, Any]:
     from dataclasses import replace
 
-    from pytest_flopguard import faults
     from pytest_flopguard.measure.runner import measure_model
     from pytest_flopguard.results import model_to_json
+    from pytest_flopguard.workers import faults
 
     spec, root = _spec(request["budget"], request["model"])
     _send(protocol, {"started": True})  # the model's timeout counts from here: our own work is not its
@@ -89,7 +85,7 @@ def _guarded(result: Any, spec: Any, request: dict[str, Any], loaded: list[str])
     """In the base process: a model imported from the head checkout would measure the head."""
     from dataclasses import replace
 
-    from pytest_flopguard.importguard import ImportGuard
+    from pytest_flopguard.workers.importguard import ImportGuard
 
     head = Path(request["head_checkout"]) if request.get("head_checkout") else None
     error = ImportGuard(Path(request["require_under"]), head).check(spec, loaded)
