@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from pytest_flopguard import __version__, cli_ci
 from pytest_flopguard.compare.diff import Comparison
 from pytest_flopguard.errors import FlopguardError, Terminated
-from pytest_flopguard.gate import Gate
-from pytest_flopguard.latency_run import SWITCHED_OFF, LatencyOptions
 from pytest_flopguard.options import HELP
+from pytest_flopguard.run.gate import Gate
+from pytest_flopguard.run.latency import SWITCHED_OFF, LatencyOptions
 from pytest_flopguard.workers.importguard import ImportGuard
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def _budget_args(parser: argparse.ArgumentParser, json: bool = True) -> None:
     if json:
         parser.add_argument("--json", metavar="OUT", help="write the results JSON here")
     parser.add_argument("--model", metavar="NAME", action="append", help="measure only this model (repeatable)")
-    from pytest_flopguard.isolation import add_isolation_args
+    from pytest_flopguard.run.checkpoint import add_isolation_args
 
     add_isolation_args(parser)
 
@@ -169,7 +169,7 @@ def _load_gate(args: argparse.Namespace, base_file: str | None = None) -> Gate:
         _say(f"flopguard: error: {error}")
     base = read_results(base_file) if base_file else None
     gate = Gate(budget, base=base, latency=_latency_options(args))
-    from pytest_flopguard.isolation import pool_for
+    from pytest_flopguard.run.checkpoint import pool_for
 
     gate.pool = pool_for(args)  # started now: torch loads in the worker while we go on
     if getattr(args, "require_under", None):
@@ -197,7 +197,7 @@ def _run_models(args: argparse.Namespace, base_file: str | None = None, gate: Ga
     gate = gate or _load_gate(args, base_file)
     names = _selected(args, gate)
     show = sys.stderr.isatty() and not os.environ.get("CI")
-    from pytest_flopguard.isolation import Checkpoint
+    from pytest_flopguard.run.checkpoint import Checkpoint
 
     with Checkpoint(gate, getattr(args, "json", None), _say) as checkpoint:
         for i, name in enumerate(names, 1):
@@ -222,7 +222,7 @@ def _measure(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     cli_ci.before_check(args)
     gate = _load_gate(args, args.baseline)
-    gate.reuse = not args.measure_all  # figures of unchanged models come from the base (changes.py)
+    gate.reuse = not args.measure_all  # figures of unchanged models come from the base (run/reuse.py)
     names = _selected(args, gate)  # an unknown --model is an error before anything slow
     base = _base_commit(args, gate)
     if base is not None:

@@ -2,7 +2,7 @@
 
 - `demo`: the whole story on a scratch repository (`demo.py`).
 - `pre-commit FILE...`: the hook's entry (`hook.py`).
-- `merge A.json B.json --json OUT`: join the results of a sharded matrix (`shard.py`).
+- `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
 - `validate-results --dir D FILE...`: an untrusted artifact checked as data (`artifact.py`).
 - on `check`/`measure`: `--shard I/N`; on `check`: `--base-json`, `--github-output`;
   on `comment`: `--head-sha`.
@@ -22,7 +22,7 @@ from pytest_flopguard.errors import FlopguardError
 
 if TYPE_CHECKING:
     from pytest_flopguard.compare.diff import Comparison
-    from pytest_flopguard.gate import Gate
+    from pytest_flopguard.run.gate import Gate
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -90,7 +90,7 @@ def selected(args: argparse.Namespace, names: list[str], budget: Path | None = N
     """`names` narrowed to this run's shard, if any (balanced by the baseline file's costs)."""
     if not getattr(args, "shard", None):
         return names
-    from pytest_flopguard.shard import parse_shard, pick_shard, shard_names
+    from pytest_flopguard.run.shard import parse_shard, pick_shard, shard_names
 
     if budget is None:
         return shard_names(names, parse_shard(args.shard))
@@ -104,7 +104,7 @@ def before_check(args: argparse.Namespace) -> None:
 
         github_output_path(os.environ)  # FG620 outside a workflow step
     if args.shard:
-        from pytest_flopguard.shard import parse_shard
+        from pytest_flopguard.run.shard import parse_shard
 
         parse_shard(args.shard)
 
@@ -158,7 +158,7 @@ def _pre_commit(args: argparse.Namespace) -> int:
     if not names:
         return 0  # nothing staged can change a model: done, without importing torch
     from pytest_flopguard.cli import _print_table
-    from pytest_flopguard.gate import Gate
+    from pytest_flopguard.run.gate import Gate
     from pytest_flopguard.workers.pool import Pool
 
     with Pool() as pool:  # a model that crashes or hangs fails the hook, not the commit machinery
@@ -172,7 +172,7 @@ def _pre_commit(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     from pytest_flopguard.cli import _emit
     from pytest_flopguard.results import read_results, write_results
-    from pytest_flopguard.shard import merge_results
+    from pytest_flopguard.run.shard import merge_results
 
     merged = merge_results([(path, read_results(path)) for path in args.parts], partial=args.partial)
     write_results(merged, args.json)

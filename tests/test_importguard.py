@@ -86,7 +86,7 @@ def test_third_party_factory_and_the_environment_pass(
     venv_head = Path(sys.prefix).parent
     register(fake_modules, "fg_fake_dep", Path(sys.prefix) / "lib" / "fg_fake_dep.py")
     guard = ImportGuard(base, venv_head)
-    assert guard.check(spec("fg_fake_vision.models:resnet"), ["fg_fake_dep", "pytest_flopguard.gate"]) is None
+    assert guard.check(spec("fg_fake_vision.models:resnet"), ["fg_fake_dep", "pytest_flopguard.run.gate"]) is None
     assert ImportGuard(base, head).check(spec("fg_fake_vision.models:resnet"), []) is None
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from pytest_flopguard.budget.loader import load_budget
-from pytest_flopguard.gate import Gate
 from pytest_flopguard.render.actions import neutralise
+from pytest_flopguard.run.gate import Gate
 from pytest_flopguard.workers.pool import Pool
 from tests.conftest import REPO
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from pytest_flopguard.budget.loader import load_budget
-from pytest_flopguard.gate import Gate
-from pytest_flopguard.latency_run import IN_XDIST, ONNX, LatencyOptions, with_latency
 from pytest_flopguard.measure.latency import bench as latency
 from pytest_flopguard.measure.latency.bench import MIN_SAMPLES, Bench, measure_spec, time_bench, unavailable
 from pytest_flopguard.measure.types import LatencyStats
 from pytest_flopguard.results import ModelResult
+from pytest_flopguard.run.gate import Gate
+from pytest_flopguard.run.latency import IN_XDIST, ONNX, LatencyOptions, with_latency
 
 MODELS = """
 import torch

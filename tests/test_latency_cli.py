@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flopguard.latency_run import SWITCHED_OFF
+from pytest_flopguard.run.latency import SWITCHED_OFF
 from tests.conftest import git, run_cli
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_flopguard.shard import Shard, balanced_shard_names, shard_names
+from pytest_flopguard.run.shard import Shard, balanced_shard_names, shard_names
 from tests.conftest import EXAMPLE, commit_all, git, run_cli
 
 pytest.importorskip("xdist")

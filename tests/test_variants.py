@@ -77,7 +77,7 @@ def write_budget(root: Path, body: str) -> Path:
 
 
 def measured(path: Path) -> dict[str, ModelResult]:
-    from pytest_flopguard.gate import Gate
+    from pytest_flopguard.run.gate import Gate
 
     gate = Gate(load_budget(path))
     gate.measure_all()

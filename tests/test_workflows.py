@@ -26,7 +26,7 @@ from pytest_flopguard.actionio import write_github_output
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.render.markdown import MARKER
 from pytest_flopguard.results import ModelResult, Results, write_results
-from pytest_flopguard.shard import Shard, parse_shard, shard_names
+from pytest_flopguard.run.shard import Shard, parse_shard, shard_names
 from tests.conftest import REPO, run_cli
 from tests.fake_github import PR
 from tests.gha import (

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent(os.getppid())
     _cap_memory(os.environ.get("FLOPGUARD_WORKER_MEMORY"))
     _warm()
-    from pytest_flopguard.gate import env_info
+    from pytest_flopguard.run.gate import env_info
 
     _send(protocol, {"ready": True, "pid": os.getpid(), "env": env_info()})
     for line in sys.stdin:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_flopguard.budget.schema import Budget
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, compare
-from pytest_flopguard.latency_run import LatencyOptions, head_figures, pair_latency, with_base_figures, with_latency
 from pytest_flopguard.results import ModelResult, Results
+from pytest_flopguard.run.latency import LatencyOptions, head_figures, pair_latency, with_base_figures, with_latency
 from pytest_flopguard.workers.importguard import ImportGuard
 
 if TYPE_CHECKING:
@@ -41,11 +41,11 @@ class Gate:
     # Head latency already timed interleaved with the base: model -> device -> figures.
     paired: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
     # Reuse the base's deterministic figures of models whose inputs are unchanged
-    # (`changes.py`); the plugin and `check` turn it on unless --flopguard-all / --all.
+    # (`reuse.py`); the plugin and `check` turn it on unless --flopguard-all / --all.
     reuse: bool = False
     # The measuring processes' environment when they are not this one (xdist workers).
     env: dict[str, Any] | None = None
-    # Worker processes that measure the models (`pool.py`); None: in this process (`--in-process`).
+    # Worker processes that measure the models (`workers/pool.py`); None: in this process (`--in-process`).
     pool: Pool | None = None
 
     def ensure_base(self) -> Results | None:
@@ -56,8 +56,8 @@ class Gate:
         return self.base
 
     def measure(self, name: str) -> ModelResult:
-        from pytest_flopguard import changes
         from pytest_flopguard.measure.runner import measure_model
+        from pytest_flopguard.run import reuse as changes
 
         spec = self.budget.model(name)
         digest = changes.inputs_hash(spec, self.budget.root)

@@ -23,8 +23,8 @@ from pytest_flopguard.errors import Terminated
 from pytest_flopguard.options import HELP
 
 if TYPE_CHECKING:
-    from pytest_flopguard.gate import Gate
     from pytest_flopguard.results import Results
+    from pytest_flopguard.run.gate import Gate
     from pytest_flopguard.workers.pool import Pool
 
 
