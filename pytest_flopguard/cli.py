@@ -22,7 +22,7 @@ from pytest_flopguard.run.latency import SWITCHED_OFF, LatencyOptions
 from pytest_flopguard.workers.importguard import ImportGuard
 
 if TYPE_CHECKING:
-    from pytest_flopguard.gitbase import BaseCommit
+    from pytest_flopguard.gitbase.measure_base import BaseCommit
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -226,7 +226,7 @@ def _check(args: argparse.Namespace) -> int:
     names = _selected(args, gate)  # an unknown --model is an error before anything slow
     base = _base_commit(args, gate)
     if base is not None:
-        from pytest_flopguard.gitbase import measure_base
+        from pytest_flopguard.gitbase.measure_base import measure_base
 
         wanted = names if args.model or args.shard else None
         gate.base = measure_base(base, gate.budget.path, wanted, use_cache=not args.no_cache, log=_say)
@@ -243,7 +243,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _base_commit(args: argparse.Namespace, gate: Gate) -> BaseCommit | None:
     """`--base REF`, else (in a GitHub Actions pull request, without --baseline) the PR's base."""
-    from pytest_flopguard.gitbase import default_ref, resolve_base
+    from pytest_flopguard.gitbase.measure_base import default_ref, resolve_base
 
     ref = args.base
     if ref is None and args.baseline is None and (ref := default_ref(os.environ)) is not None:

@@ -177,7 +177,7 @@ def _base_loader(config: pytest.Config, gate: Gate) -> Callable[[], Results] | N
     """Resolve `--flopguard-base` now (a bad ref is a usage error); measure it on first need."""
     import os
 
-    from pytest_flopguard.gitbase import default_ref, measure_base, resolve_base
+    from pytest_flopguard.gitbase.measure_base import default_ref, measure_base, resolve_base
 
     notes = config.stash.setdefault(NOTES_KEY, [])
     ref = config.getoption("flopguard_base")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flopguard.basecache import cache_key
-from pytest_flopguard.gitbase import default_ref
+from pytest_flopguard.gitbase.cache import cache_key
+from pytest_flopguard.gitbase.measure_base import default_ref
 from tests.conftest import commit_all, edit, git, run_cli
 
 pytestmark = pytest.mark.slow

@@ -114,7 +114,7 @@ def test_xdist_measures_the_base_once_and_workers_catch_the_regression(repo: pyt
     commit_all(repo.path, "wider classifier")
     (repo.path / "conftest.py").write_text(
         "import os\n"
-        "from pytest_flopguard import gitbase\n"
+        "from pytest_flopguard.gitbase import measure_base as gitbase\n"
         "_measure = gitbase.measure_base\n"
         "def spy(*args, **kwargs):\n"
         "    with open('base-measured-by.txt', 'a') as f:\n"

@@ -22,7 +22,7 @@ from pytest_flopguard.run.latency import LatencyOptions, head_figures, pair_late
 from pytest_flopguard.workers.importguard import ImportGuard
 
 if TYPE_CHECKING:
-    from pytest_flopguard.gitbase import BaseCommit
+    from pytest_flopguard.gitbase.measure_base import BaseCommit
     from pytest_flopguard.measure.types import LatencyStats
     from pytest_flopguard.workers.pool import Pool
 

@@ -30,7 +30,7 @@ from pytest_flopguard.metrics import tolerance_for
 from pytest_flopguard.results import ModelResult, Results
 
 if TYPE_CHECKING:
-    from pytest_flopguard.gitbase import BaseCommit
+    from pytest_flopguard.gitbase.measure_base import BaseCommit
     from pytest_flopguard.measure.types import LatencyStats
     from pytest_flopguard.workers.latency_pair import Side
 
@@ -113,7 +113,8 @@ def pair_latency(
     specs = _timed_specs(budget, names) if options.enabled else []
     if not specs:
         return {}
-    from pytest_flopguard import baseprocess, gitbase
+    from pytest_flopguard.gitbase import measure_base as gitbase
+    from pytest_flopguard.gitbase import process as baseprocess
     from pytest_flopguard.workers.latency_pair import Side
 
     relative = gitbase._relative_budget(budget.path, base.root)

@@ -6,8 +6,8 @@
 temporary folder — never a checkout in place, so the user's index, working
 tree and stash are untouched — measures the same budget there in a separate
 Python process, and removes and prunes the worktree whatever happens
-(exception, Ctrl-C, SIGTERM). The measuring process is `baseprocess`; results
-are cached by `basecache`, keyed by everything they depend on.
+(exception, Ctrl-C, SIGTERM). The measuring process is `process.py`; results
+are cached by `cache.py`, keyed by everything they depend on.
 
     >>> base = resolve_base("main", Path.cwd())  # doctest: +SKIP
     >>> results = measure_base(base, Path("flopguard.yaml").resolve(), None)  # doctest: +SKIP
@@ -28,8 +28,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pytest_flopguard import basecache, baseprocess
 from pytest_flopguard.errors import FlopguardError, Terminated
+from pytest_flopguard.gitbase import cache as basecache
+from pytest_flopguard.gitbase import process as baseprocess
 from pytest_flopguard.results import Results
 
 Log = Callable[[str], None]

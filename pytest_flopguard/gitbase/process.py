@@ -30,7 +30,7 @@ _BOOTSTRAP = (
 
 def command(tree: Path, budget: Path, output: Path, names: Sequence[str], head: Path) -> list[str]:
     """`flopguard measure` of `names` in the base checkout `tree`, guarded against head imports."""
-    tool_root = str(Path(__file__).resolve().parent.parent)
+    tool_root = str(Path(__file__).resolve().parents[2])
     argv = [sys.executable, "-c", _BOOTSTRAP.format(root=tool_root), "measure", "--budget", str(budget)]
     argv += ["--json", str(output), "--require-under", str(tree), "--head-checkout", str(head)]
     for name in names:
