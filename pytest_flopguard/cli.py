@@ -292,7 +292,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _comment(args: argparse.Namespace) -> int:
-    from pytest_flopguard.comment import run_comment
+    from pytest_flopguard.github.comment import run_comment
 
     go_on, pr = cli_ci.comment_target(args)
     return run_comment(args.markdown, os.environ, print, pr=pr, repo=args.repo) if go_on else EXIT_OK
@@ -351,7 +351,7 @@ def _report_to_actions(comparison: Comparison, budget_file: str) -> None:
     """In GitHub Actions: the full report in the job summary, annotations on the budget lines."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
         return
-    from pytest_flopguard.github import MAX_SUMMARY, write_step_summary
+    from pytest_flopguard.github.api import MAX_SUMMARY, write_step_summary
     from pytest_flopguard.render.actions import error_annotations
     from pytest_flopguard.render.markdown import render_markdown
 

@@ -3,7 +3,7 @@
 - `demo`: the whole story on a scratch repository (`demo.py`).
 - `pre-commit FILE...`: the hook's entry (`hook.py`).
 - `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
-- `validate-results --dir D FILE...`: an untrusted artifact checked as data (`artifact.py`).
+- `validate-results --dir D FILE...`: an untrusted artifact checked as data (`github/artifact.py`).
 - on `check`/`measure`: `--shard I/N`; on `check`: `--base-json`, `--github-output`;
   on `comment`: `--head-sha`.
 
@@ -100,7 +100,7 @@ def selected(args: argparse.Namespace, names: list[str], budget: Path | None = N
 def before_check(args: argparse.Namespace) -> None:
     """Usage errors of the CI options, before anything slow."""
     if args.github_output:
-        from pytest_flopguard.actionio import github_output_path
+        from pytest_flopguard.github.outputs import github_output_path
 
         github_output_path(os.environ)  # FG620 outside a workflow step
     if args.shard:
@@ -115,7 +115,7 @@ def after_check(args: argparse.Namespace, gate: Gate, comparison: Comparison) ->
 
         write_results(gate.base, args.base_json)
     if args.github_output:
-        from pytest_flopguard.actionio import regressions, write_github_output
+        from pytest_flopguard.github.outputs import regressions, write_github_output
 
         outputs = {"regressions": str(regressions(comparison))}
         for name, path in (("results", args.json), ("report", args.markdown), ("base-results", args.base_json)):
@@ -129,8 +129,8 @@ def comment_target(args: argparse.Namespace) -> tuple[bool, int | None]:
     if not args.head_sha:
         return True, args.pr
     from pytest_flopguard.cli import _say
-    from pytest_flopguard.github import Client, target_from_env
-    from pytest_flopguard.prlookup import pr_for_head
+    from pytest_flopguard.github.api import Client, target_from_env
+    from pytest_flopguard.github.pr import pr_for_head
 
     target = target_from_env({**os.environ, "GITHUB_EVENT_PATH": ""}, args.pr, args.repo)
     client = Client(target.api_url, target.token)
@@ -181,8 +181,8 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pytest_flopguard.artifact import DEFAULT_MAX_BYTES, validate_artifact
     from pytest_flopguard.cli import _emit
+    from pytest_flopguard.github.artifact import DEFAULT_MAX_BYTES, validate_artifact
 
     if args.max_bytes is not None and args.max_bytes <= 0:
         raise FlopguardError("FG616", "--max-bytes must be positive", fix="e.g. --max-bytes 10000000")

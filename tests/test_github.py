@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from pytest_flopguard.comment import run_comment
-from pytest_flopguard.github import Client, GitHubError
+from pytest_flopguard.github.api import Client, GitHubError
+from pytest_flopguard.github.comment import run_comment
 from pytest_flopguard.render.markdown import MARKER
 from tests.fake_github import PR, REPO, FakeGitHub
 

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from pytest_flopguard.actionio import write_github_output
 from pytest_flopguard.errors import FlopguardError
+from pytest_flopguard.github.outputs import write_github_output
 from pytest_flopguard.render.markdown import MARKER
 from pytest_flopguard.results import ModelResult, Results, write_results
 from pytest_flopguard.run.shard import Shard, parse_shard, shard_names

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pytest_flopguard.errors import FlopguardError
-from pytest_flopguard.github import (
+from pytest_flopguard.github.api import (
     Client,
     GitHubError,
     own_login,

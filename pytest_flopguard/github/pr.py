@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 
 from pytest_flopguard.errors import FlopguardError
-from pytest_flopguard.github import Client
+from pytest_flopguard.github.api import Client
 
 Say = Callable[[str], None]
 
