@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flopguard import demo
+from pytest_flopguard.cli import demo
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow

@@ -261,7 +261,9 @@ def test_cli_measures_the_good_models_beside_bad_entries(tmp_path: Path) -> None
 def test_an_internal_error_is_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_flopguard import cli
+    import importlib
+
+    cli = importlib.import_module("pytest_flopguard.cli.main")  # the module (as an attribute, cli.main is the function)
 
     def broken(args: object) -> int:
         raise RuntimeError("our bug")

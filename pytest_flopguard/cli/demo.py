@@ -26,7 +26,7 @@ from pathlib import Path
 from pytest_flopguard.errors import FlopguardError
 
 Say = Callable[[str], None]
-EXAMPLE = Path(__file__).resolve().parent.parent / "example_repo"
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_repo"
 BRANCH = "widen-stage2"
 # The change under review: stage2 gets 3x instead of 2x the stem's channels.
 CHANGE = (
@@ -105,7 +105,7 @@ def _edit(path: Path, edits: tuple[tuple[str, str], ...]) -> None:
             raise FlopguardError(
                 "FG632",
                 f"example_repo/{path.name} no longer contains {old!r}, so the demo's change does not apply",
-                fix="update CHANGE in pytest_flopguard/demo.py to match example_repo",
+                fix="update CHANGE in pytest_flopguard/cli/demo.py to match example_repo",
             )
         text = text.replace(old, new)
     path.write_text(text, encoding="utf-8")

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_flopguard import __version__, cli_ci
+from pytest_flopguard import __version__
+from pytest_flopguard.cli import ci as cli_ci
 from pytest_flopguard.compare.diff import Comparison
 from pytest_flopguard.errors import FlopguardError, Terminated
 from pytest_flopguard.options import HELP

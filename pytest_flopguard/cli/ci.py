@@ -1,14 +1,14 @@
 """The `flopguard` commands and options for CI, hooks and first contact.
 
 - `demo`: the whole story on a scratch repository (`demo.py`).
-- `pre-commit FILE...`: the hook's entry (`hook.py`).
+- `pre-commit FILE...`: the hook's entry (`precommit.py`).
 - `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
 - `validate-results --dir D FILE...`: an untrusted artifact checked as data (`github/artifact.py`).
 - on `check`/`measure`: `--shard I/N`; on `check`: `--base-json`, `--github-output`;
   on `comment`: `--head-sha`.
 
-Kept apart from `cli.py` so that the core commands stay short; the handlers
-print through `cli`'s helpers, imported when they run.
+Kept apart from `main.py` so that the core commands stay short; the handlers
+print through `main`'s helpers, imported when they run.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def comment_target(args: argparse.Namespace) -> tuple[bool, int | None]:
     """(go on, pull request): with --head-sha, the pull request whose head is still that commit."""
     if not args.head_sha:
         return True, args.pr
-    from pytest_flopguard.cli import _say
+    from pytest_flopguard.cli.main import _say
     from pytest_flopguard.github.api import Client, target_from_env
     from pytest_flopguard.github.pr import pr_for_head
 
@@ -142,22 +142,22 @@ def comment_target(args: argparse.Namespace) -> tuple[bool, int | None]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pytest_flopguard.cli import _emit
-    from pytest_flopguard.demo import run_demo
+    from pytest_flopguard.cli.demo import run_demo
+    from pytest_flopguard.cli.main import _emit
 
     return run_demo(args.keep, args.markdown, _emit)
 
 
 def _pre_commit(args: argparse.Namespace) -> int:
     from pytest_flopguard.budget.loader import load_budget
-    from pytest_flopguard.hook import affected_models, deterministic_only
+    from pytest_flopguard.cli.precommit import affected_models, deterministic_only
     from pytest_flopguard.options import find_budget
 
     budget = load_budget(find_budget(Path.cwd(), args.budget))
     names = affected_models(budget, [Path(f) for f in args.files])
     if not names:
         return 0  # nothing staged can change a model: done, without importing torch
-    from pytest_flopguard.cli import _print_table
+    from pytest_flopguard.cli.main import _print_table
     from pytest_flopguard.run.gate import Gate
     from pytest_flopguard.workers.pool import Pool
 
@@ -170,7 +170,7 @@ def _pre_commit(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from pytest_flopguard.cli import _emit
+    from pytest_flopguard.cli.main import _emit
     from pytest_flopguard.results import read_results, write_results
     from pytest_flopguard.run.shard import merge_results
 
@@ -181,7 +181,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pytest_flopguard.cli import _emit
+    from pytest_flopguard.cli.main import _emit
     from pytest_flopguard.github.artifact import DEFAULT_MAX_BYTES, validate_artifact
 
     if args.max_bytes is not None and args.max_bytes <= 0:
