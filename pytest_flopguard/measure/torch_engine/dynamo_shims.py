@@ -17,7 +17,7 @@ off around code that is not being compiled:
   the same process finds torch as it was.
 
 Counting never runs under `torch.compile`, so skipping the shims changes no
-count (tests/test_dynamo_shims.py compares). Checked on torch 2.13: should
+count (tests/measure/torch_engine/test_dynamo_shims.py compares). Checked on torch 2.13: should
 torch change the shim, `_shim_code` finds nothing and the import happens as
 before, slower, with the same counts.
 """

@@ -19,10 +19,10 @@ from pytest_flopguard.compare.diff import Comparison, compare
 from pytest_flopguard.render import markdown
 from pytest_flopguard.render.chart import MAX_MODELS, flops_chart
 from pytest_flopguard.results import ModelResult, Results
-from tests.test_render import GOLDEN, cnn
-from tests.test_report_golden import SCENARIOS, many_models, pair
+from tests.render.test_render import GOLDEN, cnn
+from tests.render.test_report_golden import SCENARIOS, many_models, pair
 
-MERMAID = Path(__file__).parent / "mermaid"
+MERMAID = Path(__file__).parent.parent / "mermaid"
 BLOCK = re.compile(r"```mermaid\n(.*?)```", re.S)
 LABEL = r'"[A-Za-z0-9 _.:/()\[\]+=,…-]+"'
 NUMBER = r"(?:0|[1-9]\d*)(?:\.\d+)?|0\.\d+"

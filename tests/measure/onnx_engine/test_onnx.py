@@ -24,8 +24,8 @@ from pytest_flopguard.measure.onnx_engine.counter import count_onnx  # noqa: E40
 from pytest_flopguard.measure.onnx_engine.loader import OnnxSource  # noqa: E402
 from pytest_flopguard.measure.torch_engine.counter import count_forward  # noqa: E402
 from pytest_flopguard.measure.types import Measurement  # noqa: E402
-from tests import onnx_models  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
+from tests.helpers import onnx_models  # noqa: E402
 
 FLOAT = TensorProto.FLOAT
 

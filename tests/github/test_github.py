@@ -11,7 +11,7 @@ from pytest_httpserver import HTTPServer
 from pytest_flopguard.github.api import Client, GitHubError
 from pytest_flopguard.github.comment import run_comment
 from pytest_flopguard.render.markdown import MARKER
-from tests.fake_github import PR, REPO, FakeGitHub
+from tests.helpers.fake_github import PR, REPO, FakeGitHub
 
 TOKEN = "s3cret-token"
 

@@ -28,8 +28,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import EXAMPLE, edit, git
-from tests.fake_github import PR, FakeGitHub
-from tests.fake_github import REPO as GITHUB_REPO
+from tests.helpers.fake_github import PR, FakeGitHub
+from tests.helpers.fake_github import REPO as GITHUB_REPO
 
 # --- expressions ----------------------------------------------------------------------
 
@@ -335,7 +335,7 @@ def run_composite(
 
 
 class GitHubWithPulls(FakeGitHub):
-    """The loopback API of tests/fake_github.py, plus pull requests and a read-only mode.
+    """The loopback API of tests/helpers/fake_github.py, plus pull requests and a read-only mode.
 
     `pulls`: the open pull requests (`{"number", "head": {"sha"}}`), listed
     and fetched as GitHub does; `read_only`: writes answer 403 as they do for

@@ -19,7 +19,7 @@ from pytest_flopguard.budget.loader import load_budget
 from pytest_flopguard.cli.precommit import affected_models, deterministic_only, module_closure
 from pytest_flopguard.run.reuse import inputs_hash
 from tests.conftest import REPO, run_cli
-from tests.gha import edit, git
+from tests.helpers.gha import edit, git
 
 pytestmark = pytest.mark.slow
 

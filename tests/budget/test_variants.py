@@ -22,7 +22,7 @@ from pytest_flopguard.render.plot import render_plot
 from pytest_flopguard.results import ModelResult, Results, from_json, to_json
 from tests.conftest import run_cli
 
-DATA = Path(__file__).parent / "data" / "budgets"
+DATA = Path(__file__).parent.parent / "data" / "budgets"
 SVG = "{http://www.w3.org/2000/svg}"
 
 # Imported by the budgets below from their own folder (the budget's folder is first on sys.path).

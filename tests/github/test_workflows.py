@@ -2,7 +2,7 @@
 
 actionlint, zizmor (offline) and check-jsonschema's bundled GitHub schemas
 catch what we would miss; the workflows are then executed step by step
-(tests/gha.py) against real git history and the loopback GitHub API: the
+(tests/helpers/gha.py) against real git history and the loopback GitHub API: the
 fork-safe pair (measure on pull_request, comment from workflow_run using the
 results data only) and the sharded matrix.
 """
@@ -28,8 +28,8 @@ from pytest_flopguard.render.markdown import MARKER
 from pytest_flopguard.results import ModelResult, Results, write_results
 from pytest_flopguard.run.shard import Shard, parse_shard, shard_names
 from tests.conftest import REPO, run_cli
-from tests.fake_github import PR
-from tests.gha import (
+from tests.helpers.fake_github import PR
+from tests.helpers.gha import (
     GitHubWithPulls,
     Job,
     StepFailed,
@@ -244,7 +244,7 @@ def run_job(
 
 
 def job_condition(condition: str, job: Job) -> bool:
-    from tests.gha import should_run
+    from tests.helpers.gha import should_run
 
     return should_run({"if": condition}, job.context, "success")
 

@@ -1,4 +1,4 @@
-"""action.yml, executed step by step the way the runner does (tests/gha.py).
+"""action.yml, executed step by step the way the runner does (tests/helpers/gha.py).
 
 A real git repository made from example_repo with a pull-request history
 (`main`, a branch, and the detached merge commit actions/checkout makes),
@@ -22,7 +22,7 @@ from pytest_httpserver import HTTPServer
 
 from pytest_flopguard.render.markdown import MARKER
 from tests.conftest import REPO
-from tests.gha import (
+from tests.helpers.gha import (
     GitHubWithPulls,
     Job,
     StepResult,

@@ -1,7 +1,7 @@
 """The pull request report, one golden file per situation a reviewer meets.
 
 Regenerate after an intended change with
-`FLOPGUARD_UPDATE_GOLDEN=1 pytest tests/test_report_golden.py` and review the diff.
+`FLOPGUARD_UPDATE_GOLDEN=1 pytest tests/render/test_report_golden.py` and review the diff.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pytest_flopguard.budget.variant_parse import SHORT_DTYPES
 from pytest_flopguard.compare.diff import Comparison, compare
 from pytest_flopguard.render.markdown import MARKER, MAX_CHARS, render_markdown
 from pytest_flopguard.results import ErrorInfo, ModelResult, Results
-from tests.test_render import check_golden, cnn, module
+from tests.render.test_render import check_golden, cnn, module
 
 GIT_BASE = {"commit": "1a2b3c4d5e6f7a8b9c0d" * 2, "ref": "main", "dirty": False}
 GIT_HEAD = {"commit": "9f8e7d6c5b4a39281706" * 2, "ref": "feature", "dirty": False}

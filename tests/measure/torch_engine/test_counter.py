@@ -16,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from pytest_flopguard.measure.torch_engine.counter import count_forward
 from pytest_flopguard.measure.torch_engine.execute import count_model
 from pytest_flopguard.measure.types import Measurement, ModuleStats
-from tests import models_zoo as zoo
+from tests.helpers import models_zoo as zoo
 
 Factory = Callable[[], nn.Module]
 MakeInputs = Callable[[], tuple[Any, ...]]

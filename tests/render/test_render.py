@@ -1,7 +1,7 @@
 """Reports: golden Markdown files, the terminal table, failure messages, escaping.
 
 Regenerate the golden files after an intended change with
-`FLOPGUARD_UPDATE_GOLDEN=1 pytest tests/test_render.py` and review the diff.
+`FLOPGUARD_UPDATE_GOLDEN=1 pytest tests/render/test_render.py` and review the diff.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pytest_flopguard.render.markdown import MARKER, escape, render_markdown
 from pytest_flopguard.render.terminal import render_table
 from pytest_flopguard.results import ErrorInfo, ModelResult, Results
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 
 
 def module(path: str, macs: int, params: int) -> ModuleStats:

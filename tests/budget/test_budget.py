@@ -10,7 +10,7 @@ from pytest_flopguard.budget.loader import load_budget
 from pytest_flopguard.budget.schema import InputsSpec, TensorSpec
 from pytest_flopguard.errors import BudgetError
 
-DATA = Path(__file__).parent / "data" / "budgets"
+DATA = Path(__file__).parent.parent / "data" / "budgets"
 
 
 def test_example_budget_loads(example_copy: Path) -> None:

@@ -1,7 +1,7 @@
 """Latency in the results file and the reports: measured and estimated, never confused.
 
 Regenerate the golden file after an intended change with
-`FLOPGUARD_UPDATE_GOLDEN=1 pytest tests/test_latency_report.py` and review the diff.
+`FLOPGUARD_UPDATE_GOLDEN=1 pytest tests/render/test_latency_report.py` and review the diff.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pytest_flopguard.render.failure import failure_message
 from pytest_flopguard.render.markdown import render_markdown
 from pytest_flopguard.render.terminal import render_table
 from pytest_flopguard.results import ModelResult, Results, read_results, to_json, write_results
-from tests.test_render import check_golden
+from tests.render.test_render import check_golden
 
 from pytest_flopguard.measure.types import LatencyStats, VersusBase  # isort: skip
 

@@ -14,7 +14,7 @@ from pytest_flopguard.measure.torch_engine.counter import count_forward
 from pytest_flopguard.measure.torch_engine.execute import count_model
 from pytest_flopguard.measure.torch_engine.hybrid import WeightValueNeeded, hybrid_execution
 from pytest_flopguard.measure.types import Measurement
-from tests.llama_like import Config, tiny_llama
+from tests.helpers.llama_like import Config, tiny_llama
 
 Inputs = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -126,7 +126,7 @@ def test_weight_value_names_the_model_line() -> None:
 
 
 def test_real_run_refused_when_weights_are_too_big(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.models_zoo import NeedsWeightValue
+    from tests.helpers.models_zoo import NeedsWeightValue
 
     monkeypatch.setenv("FLOPGUARD_MAX_REAL_BYTES", "64")
     with pytest.raises(FlopguardError) as info:

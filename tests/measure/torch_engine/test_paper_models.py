@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pytest_flopguard.measure.torch_engine.counter import count_forward
 from pytest_flopguard.measure.types import Measurement
-from tests import paper_models as pm
+from tests.helpers import paper_models as pm
 
 Factory = Callable[[], nn.Module]
 MakeInputs = Callable[[], tuple[Any, ...]]
