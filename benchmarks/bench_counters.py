@@ -3,7 +3,7 @@
 Each tool counts each model in a fresh process, so wall time and peak RSS are
 of the whole job (Python start, imports, model build, counting), the way a CI
 step pays for them. Counts are compared with analytic MACs derived by hand
-(tests/test_paper_models.py, tests/llama_like.py).
+(tests/measure/torch_engine/test_paper_models.py, tests/helpers/llama_like.py).
 
     pip install fvcore ptflops thop        # the peers; not project dependencies
     python benchmarks/bench_counters.py    # prints a Markdown table
@@ -53,14 +53,14 @@ class Case:
 CASES = {
     c.name: c
     for c in (
-        # conv + fc MACs, derived layer by layer in tests/test_paper_models.py
-        Case("resnet50", "tests.paper_models:ResNet50", (1, 3, 224, 224), None, 4_089_184_256, 0.1),
+        # conv + fc MACs, derived layer by layer in tests/measure/torch_engine/test_paper_models.py
+        Case("resnet50", "tests.helpers.paper_models:ResNet50", (1, 3, 224, 224), None, 4_089_184_256, 0.1),
         # patch conv + 12 x (qkv, attention, proj, MLP) + head, full attention
-        Case("vit_b16", "tests.paper_models:ViTB16", (1, 3, 224, 224), None, 17_563_828_224, 0.35),
+        Case("vit_b16", "tests.helpers.paper_models:ViTB16", (1, 3, 224, 224), None, 17_563_828_224, 0.35),
         # 12 x (qkv, attention, proj, MLP) + tied lm head, 1024 tokens
-        Case("gpt2_small", "tests.paper_models:GPT2", (1, 1024), 50257, 145_824_153_600, 0.5),
-        # tests/llama_like.py: Config().analytic_macs(512)
-        Case("llama_7b", "tests.llama_like:llama_7b", (1, 512), 32000, 3_451_543_093_248, 27.0),
+        Case("gpt2_small", "tests.helpers.paper_models:GPT2", (1, 1024), 50257, 145_824_153_600, 0.5),
+        # tests/helpers/llama_like.py: Config().analytic_macs(512)
+        Case("llama_7b", "tests.helpers.llama_like:llama_7b", (1, 512), 32000, 3_451_543_093_248, 27.0),
     )
 }
 TOOLS = ("flopguard", "FlopCounterMode", "FlopCounterMode (meta)", "fvcore", "ptflops", "thop")
@@ -98,7 +98,7 @@ def _count(tool: str, case: Case) -> int:
     import torch
 
     if tool == "flopguard":
-        from pytest_flopguard.measure.execute import count_model
+        from pytest_flopguard.measure.torch_engine.execute import count_model
 
         return count_model(_load(case.factory), lambda device, model: ((case.make_input(),), {})).macs
     with torch.device("meta" if tool == "FlopCounterMode (meta)" else "cpu"):

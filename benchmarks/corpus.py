@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from pytest_flopguard.measure.execute import count_model  # noqa: E402
+from pytest_flopguard.measure.torch_engine.execute import count_model  # noqa: E402
 from tests.realworld.corpus import CASES, Case  # noqa: E402
 
 START, END = "<!-- corpus:start -->", "<!-- corpus:end -->"

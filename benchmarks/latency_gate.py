@@ -1,6 +1,6 @@
 """Does the latency gate cry wolf? False alarms and detection rates, measured.
 
-Runs the gate's own base/head decision (`pytest_flopguard.measure.interleave.
+Runs the gate's own base/head decision (`pytest_flopguard.workers.latency_pair.
 compare_latency`: two worker processes taking 0.1 s turns, a Mann-Whitney
 interval on the head/base ratio, a flag confirmed in fresh processes) many
 times on this machine, while a busy-loop process it starts keeps one core
@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pytest_flopguard.measure.interleave import Side, compare_latency  # noqa: E402
+from pytest_flopguard.workers.latency_pair import Side, compare_latency  # noqa: E402
 
 MODELS = '''
 import time

@@ -47,8 +47,8 @@ def measure(model: Any, inputs: Any = (), **kwargs: Any) -> Measured:
     tensors (positional arguments), or a single tensor; `kwargs` are passed
     as keyword arguments.
     """
-    from pytest_flopguard.measure.counter import count_forward
-    from pytest_flopguard.measure.dynamo_shims import dynamo_shims_bypassed
+    from pytest_flopguard.measure.torch_engine.counter import count_forward
+    from pytest_flopguard.measure.torch_engine.dynamo_shims import dynamo_shims_bypassed
 
     with dynamo_shims_bypassed():  # a model on meta would import torch's compiler: ~1 s
         return Measured(count_forward(model, _args(model, inputs), kwargs))

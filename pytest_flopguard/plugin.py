@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flopguard.errors import FlopguardError, Terminated
-from pytest_flopguard.gate import Gate
-from pytest_flopguard.latency_run import LatencyOptions
 from pytest_flopguard.options import HELP
+from pytest_flopguard.run.gate import Gate
+from pytest_flopguard.run.latency import LatencyOptions
 
 if TYPE_CHECKING:
     from pytest_flopguard.results import Results
@@ -110,11 +110,11 @@ def pytest_configure(config: pytest.Config) -> None:
         gate.reuse = not config.getoption("flopguard_all")
         total = _timeout_total(config)
         if not config.getoption("flopguard_in_process"):
-            from pytest_flopguard.pool import Pool
+            from pytest_flopguard.workers.pool import Pool
 
             gate.pool = Pool(total=total)  # its worker starts with the first model measured
         if config.getoption("flopguard_shard"):
-            from pytest_flopguard.shard import parse_shard
+            from pytest_flopguard.run.shard import parse_shard
 
             parse_shard(config.getoption("flopguard_shard"))
         config.stash[GATE_KEY] = gate
@@ -157,7 +157,7 @@ class _OnSigterm:
 
 def _timeout_total(config: pytest.Config) -> float:
     from pytest_flopguard.options import timeout_total
-    from pytest_flopguard.pool import DEFAULT_TOTAL
+    from pytest_flopguard.workers.pool import DEFAULT_TOTAL
 
     raw = config.getoption("flopguard_timeout_total")
     return timeout_total(raw, "--flopguard-timeout-total") if raw else DEFAULT_TOTAL
@@ -177,7 +177,7 @@ def _base_loader(config: pytest.Config, gate: Gate) -> Callable[[], Results] | N
     """Resolve `--flopguard-base` now (a bad ref is a usage error); measure it on first need."""
     import os
 
-    from pytest_flopguard.gitbase import default_ref, measure_base, resolve_base
+    from pytest_flopguard.gitbase.measure_base import default_ref, measure_base, resolve_base
 
     notes = config.stash.setdefault(NOTES_KEY, [])
     ref = config.getoption("flopguard_base")
@@ -197,8 +197,8 @@ def _base_loader(config: pytest.Config, gate: Gate) -> Callable[[], Results] | N
 
 def _latency_options(config: pytest.Config) -> LatencyOptions:
     """Timed unless switched off; never in xdist workers (two timings at once disturb each other)."""
-    from pytest_flopguard.latency_run import IN_XDIST, SWITCHED_OFF
     from pytest_flopguard.options import latency_time
+    from pytest_flopguard.run.latency import IN_XDIST, SWITCHED_OFF
 
     if config.getoption("flopguard_no_latency"):
         return LatencyOptions(reason=SWITCHED_OFF)
@@ -256,7 +256,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _select_shard(config: pytest.Config, gate: Gate, items: list[pytest.Item]) -> None:
     """Deselect the models of the other shards (balanced by the baseline file's costs, if any)."""
-    from pytest_flopguard.shard import parse_shard, pick_shard
+    from pytest_flopguard.run.shard import parse_shard, pick_shard
 
     names = [m.name for m in gate.budget.models]
     shard = parse_shard(config.getoption("flopguard_shard"))

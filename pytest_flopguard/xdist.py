@@ -27,8 +27,8 @@ import pytest
 from pytest_flopguard.errors import FlopguardError
 
 if TYPE_CHECKING:
-    from pytest_flopguard.gate import Gate
     from pytest_flopguard.results import Results
+    from pytest_flopguard.run.gate import Gate
 
 PAYLOAD = "flopguard_results"  # workeroutput key: the worker's results JSON
 BASE_INPUT = "flopguard_base"  # workerinput key: the base results JSON the controller measured

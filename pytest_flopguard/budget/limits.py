@@ -20,9 +20,9 @@ from functools import partial
 import yaml
 
 from pytest_flopguard.budget import units
+from pytest_flopguard.budget.devices import SHIPPED
 from pytest_flopguard.budget.nodes import Ctx, mapping, quantity, string
 from pytest_flopguard.budget.schema import LATENCY_DEVICE
-from pytest_flopguard.measure.device_profiles import SHIPPED
 from pytest_flopguard.metrics import METRICS
 
 

@@ -22,20 +22,20 @@ from pathlib import Path
 
 import yaml
 
+from pytest_flopguard.budget.devices import DeviceProfile
 from pytest_flopguard.budget.hardening import check_target, check_tree, confine
 from pytest_flopguard.budget.inputs import parse_inputs
 from pytest_flopguard.budget.limits import limit_lines, merged, parse_device, parse_floor, parse_limits, parse_tolerance
 from pytest_flopguard.budget.nodes import Ctx, mapping, node_text, parse_kwargs, quantity, string
 from pytest_flopguard.budget.schema import Budget, InputsSpec, ModelSpec
 from pytest_flopguard.errors import BudgetError, Location, did_you_mean
-from pytest_flopguard.measure.device_profiles import DeviceProfile
 
 SUPPORTED_VERSIONS = (1,)
 TOP_KEYS = ("version", "defaults", "models", "devices")
 MODEL_KEYS: tuple[str, ...] = ("model", "onnx", "kwargs", "inputs", "limits", "tolerance", "floor", "device", "timing")
 # Variants (`variants.py`): one entry, several deployment shapes; `accuracy` is plotted, never gated.
 MODEL_KEYS += ("variants", "resolutions", "batch", "dtype", "per_variant", "accuracy")
-# `timeout: 5m`: the most one model may take in its worker process (`pool.py`).
+# `timeout: 5m`: the most one model may take in its worker process (`workers/pool.py`).
 MODEL_KEYS += ("timeout",)
 DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout")
 MAX_BYTES = 1_000_000  # a budget file is hand-written; refuse anything huge fast
@@ -141,8 +141,8 @@ def _budget(ctx: Ctx, root: yaml.Node, path: Path, display: str) -> Budget:
             ctx, root, "models", "FG103", "missing `models:`", "add a `models:` mapping of model name -> entry"
         )
     models = mapping(ctx, models_node, "models", None)
+    from pytest_flopguard.budget.devices import SHIPPED
     from pytest_flopguard.budget.profiles import parse_devices
-    from pytest_flopguard.measure.device_profiles import SHIPPED
 
     devices = parse_devices(ctx, top["devices"]) if "devices" in top else {}
     _check_defaults(ctx, defaults or {})

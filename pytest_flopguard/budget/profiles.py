@@ -23,10 +23,10 @@ from functools import partial
 import yaml
 
 from pytest_flopguard.budget import units
+from pytest_flopguard.budget.devices import SHIPPED, DeviceProfile
 from pytest_flopguard.budget.nodes import Ctx, mapping, node_text, quantity, string
 from pytest_flopguard.budget.schema import LATENCY_DEVICE, TimingSpec
 from pytest_flopguard.errors import BudgetError, Location, did_you_mean
-from pytest_flopguard.measure.device_profiles import SHIPPED, DeviceProfile
 
 PROFILE_KEYS = ("fp32", "fp16", "int8", "bandwidth", "title")
 TIMING_KEYS = ("threads", "time")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_flopguard.budget.devices import DeviceProfile
 from pytest_flopguard.errors import BudgetError, Location
-from pytest_flopguard.measure.device_profiles import DeviceProfile
 
 # The devices `latency` can be measured on (`latency_estimate` takes profiles instead).
 LATENCY_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")

@@ -15,13 +15,13 @@ from typing import Any
 
 import yaml
 
+from pytest_flopguard.budget.devices import DeviceProfile
 from pytest_flopguard.budget.inputs import parse_inputs
 from pytest_flopguard.budget.limits import limit_lines, parse_floor, parse_limits, parse_tolerance
 from pytest_flopguard.budget.nodes import Ctx, flow, mapping, node_text, parse_kwargs, scalar
 from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, TensorSpec
 from pytest_flopguard.budget.units import format_resolution
 from pytest_flopguard.errors import did_you_mean
-from pytest_flopguard.measure.device_profiles import DeviceProfile
 
 VARIANT_KEYS = ("inputs", "kwargs", "limits", "tolerance", "floor", "dtype", "accuracy")
 PER_VARIANT_KEYS = ("limits", "tolerance", "floor", "accuracy")

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from pytest_flopguard.budget.devices import DeviceProfile
 from pytest_flopguard.budget.nodes import Ctx, mapping
 from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, Variant
 from pytest_flopguard.budget.units import format_resolution
@@ -53,7 +54,6 @@ from pytest_flopguard.budget.variant_parse import (
     tensors,
 )
 from pytest_flopguard.errors import Location, did_you_mean
-from pytest_flopguard.measure.device_profiles import DeviceProfile
 
 __all__ = ["all_variants_give_inputs", "expand"]
 

@@ -5,7 +5,7 @@ deterministic metrics it is never judged by subtracting two figures:
 
 - an absolute limit applies to the head's median, as for any metric;
 - growth is judged only by the decision of an interleaved base/head
-  measurement in this job (`measure/interleave.py`), carried on the head's
+  measurement in this job (`workers/latency_pair.py`), carried on the head's
   figures as `versus_base`: regressed / ok / inconclusive (reported, not failing);
 - a base figure from another run (a baseline file, a cached base) is shown
   but never used to call a regression, and figures from different

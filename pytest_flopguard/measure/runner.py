@@ -23,7 +23,7 @@ from pytest_flopguard.measure.types import Measurement
 from pytest_flopguard.results import ErrorInfo, ModelResult
 
 if TYPE_CHECKING:
-    from pytest_flopguard.measure.roofline import Estimate
+    from pytest_flopguard.measure.latency.roofline import Estimate
 
 MAX_OUTPUT = 4000  # characters of a model's printed output kept in results
 
@@ -32,7 +32,7 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
     """Measure `spec`, never raising for problems in the model or its entry.
 
     `capture=False` leaves prints alone: a pool worker captures them at the
-    file-descriptor level itself (`pool_worker.py`).
+    file-descriptor level itself (`workers/pool_worker.py`).
     """
     entry: dict[str, Any] = {"limits": spec.limits, "tolerance": spec.tolerance, "floor": spec.floor}
     entry |= {"limit_lines": spec.limit_lines, "variant": spec.variant, "accuracy": spec.accuracy}
@@ -52,7 +52,7 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
             info = replace(info, where=str(spec.location))
         return ModelResult(error=info, output=_tail(output), **entry)
     except SystemExit as exc:  # `sys.exit()` in a factory must not end the whole run
-        from pytest_flopguard.faults import exited
+        from pytest_flopguard.workers.faults import exited
 
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return ModelResult(error=exited(code), output=_tail(output), **entry)
@@ -73,10 +73,10 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
 
 def _count(spec: ModelSpec, root: Path) -> Measurement:
     if spec.onnx is not None:  # counted from the graph: `onnx:` is relative to the budget's folder
-        from pytest_flopguard.measure.onnx_counter import measure_spec
+        from pytest_flopguard.measure.onnx_engine.counter import measure_spec
 
         return measure_spec(spec, root)
-    from pytest_flopguard.measure.execute import count_model
+    from pytest_flopguard.measure.torch_engine.execute import count_model
 
     assert spec.model is not None  # the loader guarantees model or onnx
     factory = load_object(spec.model, "model")
@@ -100,10 +100,10 @@ def in_dtype(model: Any, dtype: str | None) -> Any:
 
 
 def _estimates(measurement: Measurement, spec: ModelSpec) -> dict[str, Estimate]:
-    """The roofline `latency_estimate` of each target its limits name (`roofline.py`)."""
+    """The roofline `latency_estimate` of each target its limits name (`latency/roofline.py`)."""
     if not spec.profiles:
         return {}
-    from pytest_flopguard.measure.roofline import estimates
+    from pytest_flopguard.measure.latency.roofline import estimates
 
     return dict(estimates(measurement, spec.profiles))
 

@@ -67,7 +67,7 @@ class ModuleStats:
 
 
 class OpCost(NamedTuple):
-    """One op call as the roofline sees it (`roofline.py`)."""
+    """One op call as the roofline sees it (`latency/roofline.py`)."""
 
     flops: int  # 2 x macs + flops_other
     bytes: int  # read + written
@@ -112,9 +112,9 @@ class Measurement:
 
 @dataclass(frozen=True)
 class VersusBase:
-    """Head against base, measured interleaved in one job (`measure/interleave.py`).
+    """Head against base, measured interleaved in one job (`workers/latency_pair.py`).
 
-    `verdict` is `latency_stats.decide`'s: regressed, ok or inconclusive; a
+    `verdict` is `latency.stats.decide`'s: regressed, ok or inconclusive; a
     regression stands only if a confirmation in fresh processes flagged it too.
     """
 

@@ -11,7 +11,7 @@ Model names are user data inside a diagram: they are reduced to a safe
 character set (no quote, backtick, `%`, `#`, `{`, `<`: nothing that could end
 the string, the code block, or start a Mermaid directive or entity) and
 shortened, keeping the end where a variant id lives. Numbers are plain
-decimals (the grammar has no exponents). `tests/test_chart.py` checks the
+decimals (the grammar has no exponents). `tests/render/test_chart.py` checks the
 output with Mermaid's own parser when node is available.
 """
 

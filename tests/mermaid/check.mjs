@@ -2,7 +2,7 @@
 // stdin: a JSON list of diagram texts. stdout: a JSON list, one entry each:
 // {ok, type, error, bars}: `bars` counts the rects of each bar series of the
 // rendered SVG (`[[8, 8]]` is two series of 8 bars), or null if it did not render.
-// Used by tests/test_chart.py; install with `npm ci --prefix tests/mermaid`.
+// Used by tests/render/test_chart.py; install with `npm ci --prefix tests/mermaid`.
 import { readFileSync } from 'node:fs';
 import { JSDOM } from 'jsdom';
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flopguard.measure.execute import count_model
+from pytest_flopguard.measure.torch_engine.execute import count_model
 from tests.realworld.corpus import CASES, Case
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import torch
 
-from pytest_flopguard.measure.execute import count_model
+from pytest_flopguard.measure.torch_engine.execute import count_model
 
 torchvision = pytest.importorskip("torchvision")
 

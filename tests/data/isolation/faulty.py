@@ -1,4 +1,4 @@
-"""Models that misbehave in every way a user's code can, for tests/test_isolation.py."""
+"""Models that misbehave in every way a user's code can, for tests/workers/test_isolation.py."""
 
 import ctypes
 import os

@@ -1,0 +1,78 @@
+"""`flopguard comment`: post the Markdown report to the pull request, safely.
+
+`flopguard check` writes the job summary in Actions; this command writes it
+only when it cannot post: outside a pull request, or with a token that cannot
+write (fork pull requests, read-only permissions), which degrades to the
+summary with a notice and exit 0 — a missing comment is not a failed build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from pytest_flopguard.errors import FlopguardError
+from pytest_flopguard.github.api import (
+    Client,
+    GitHubError,
+    own_login,
+    target_from_env,
+    upsert_comment,
+    write_step_summary,
+)
+from pytest_flopguard.render.markdown import MARKER, MAX_CHARS
+
+Say = Callable[[str], None]
+
+
+def run_comment(
+    markdown_path: str,
+    env: Mapping[str, str],
+    say: Say,
+    pr: int | None = None,
+    repo: str | None = None,
+    client: Client | None = None,
+) -> int:
+    """Exit code: 0 posted (or degraded to the summary), 1 GitHub failed, 2 usage."""
+    body = _body(markdown_path)
+    target = target_from_env(env, pr, repo)
+    if target.pr is None:
+        write_step_summary(body, env)
+        say("flopguard: not a pull request (no --pr, no pull request in GITHUB_EVENT_PATH): nothing to comment on")
+        return 0
+    client = client or Client(target.api_url, target.token)
+    try:
+        posted = upsert_comment(client, target.repo, target.pr, body, MARKER, own_login(client))
+    except GitHubError as exc:
+        if exc.read_only:
+            where = (
+                "the job summary" if write_step_summary(body, env) else "no summary either (GITHUB_STEP_SUMMARY unset)"
+            )
+            say(
+                f"::notice title=flopguard::the token cannot comment on this pull request (read-only, e.g. a fork); report written to {where}"
+            )
+            return 0
+        say(f"flopguard: error: {exc}")
+        return 2 if exc.status in (401, 404) else 1
+    say(f"flopguard: comment {posted.action}: {posted.url}")
+    return 0
+
+
+def _body(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FlopguardError(
+            "FG503",
+            f"cannot read the report {path}: {exc.strerror}",
+            fix="write it first with `flopguard check --markdown FILE`",
+        ) from None
+    if MARKER not in text:
+        text = f"{MARKER}\n{text}"
+    if len(text) > MAX_CHARS:
+        raise FlopguardError(
+            "FG504",
+            f"the report is {len(text)} characters, over GitHub's {MAX_CHARS}",
+            fix="render it with `flopguard check --markdown`, which trims detail to fit",
+        )
+    return text

@@ -1,0 +1,1 @@
+"""Latency: timing a model on a device, the statistics of its samples, and the roofline estimate."""

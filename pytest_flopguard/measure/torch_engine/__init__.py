@@ -1,0 +1,1 @@
+"""The torch engine: counts a PyTorch model by running it under dispatch modes (meta, hybrid or real)."""

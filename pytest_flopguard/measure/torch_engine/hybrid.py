@@ -1,0 +1,284 @@
+"""Hybrid execution: weights on meta, inputs real, so counting needs no weights.
+
+A model built under `torch.device("meta")` allocates nothing, but its code
+often needs real values that derive only from its *inputs*: Hugging Face
+mask helpers call `.item()`, position ids come from `torch.arange(n,
+device=w.device)`, MoE routing calls `nonzero()`. Plain meta execution fails
+on all of these. Two modes make them work (see docs/hybrid-execution.md):
+
+1. `_HybridDispatch` (dispatch level, below the counter): an op with no meta
+   argument runs for real on the CPU — it only touches input-derived data,
+   which is small; an op with any meta argument runs on meta, its real
+   arguments converted to meta first. `.item()` of a meta value raises
+   `WeightValueNeeded`, naming the model's source line.
+2. `FactoriesOnCpu` (Python level): a tensor factory or `.to()` call that
+   targets meta while none of its arguments is meta is redirected to the
+   CPU, so `torch.arange(n, device=w.device)` and `ids.to(w.device)` stay
+   real. Factories over `MAX_REAL_FACTORY` elements stay on meta.
+
+An in-place op that writes meta data into a real tensor cannot update it:
+its storage is remembered as *tainted* and treated as meta from then on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+from pytest_flopguard.measure.torch_engine.dynamo_shims import no_dynamo_wrapper
+
+MAX_REAL_FACTORY = 2**24  # elements; bigger input-derived factories stay on meta
+META = torch.device("meta")
+CPU = torch.device("cpu")
+
+FACTORIES = frozenset(
+    {
+        torch.arange,
+        torch.zeros,
+        torch.ones,
+        torch.full,
+        torch.empty,
+        torch.tensor,
+        torch.as_tensor,
+        torch.linspace,
+        torch.eye,
+        torch.rand,
+        torch.randn,
+        torch.randint,
+        torch.randperm,
+        torch.tril_indices,
+        torch.triu_indices,
+    }
+)
+aten = torch.ops.aten
+# Ops that read values: `.item()`, and those whose output *shape* depends on
+# the values (`nonzero`, boolean masks, `unique`). On a weight-derived (meta)
+# argument the count itself depends on the weights: the model is data-dependent.
+_VALUE_OPS = frozenset(
+    getattr(getattr(aten, packet), overload)
+    for packet, overload in (
+        ("_local_scalar_dense", "default"),
+        ("nonzero", "default"),
+        ("nonzero_static", "default"),
+        ("masked_select", "default"),
+        ("_unique", "default"),
+        ("_unique2", "default"),
+        ("unique_dim", "default"),
+        ("unique_consecutive", "default"),
+        ("bincount", "default"),
+        ("repeat_interleave", "Tensor"),
+    )
+    if hasattr(aten, packet)  # older torch lacks some
+)
+# Indexing with a boolean mask is a `nonzero` inside the kernel: the output's
+# shape depends on the mask's values.
+_INDEXING = frozenset({aten.index.Tensor, aten.index_put.default, aten.index_put_.default})
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+class WeightValueNeeded(RuntimeError):
+    """The model needs a value computed from its weights: counting needs real weights.
+
+    `op` is the aten op that read it, `where` the model's source line: what made
+    the count data-dependent.
+    """
+
+    def __init__(self, op: str, where: str) -> None:
+        super().__init__(f"the model reads a value computed from its weights ({op}){where and ' at ' + where}")
+        self.op, self.where = op, where
+
+
+class HybridSession:
+    """One model's hybrid run: built and counted under one dispatch mode, so a
+    real tensor tainted with meta data while the model is built is still meta
+    when it is counted."""
+
+    def __init__(self) -> None:
+        self._dispatch = _HybridDispatch()
+
+    def dispatch(self) -> TorchDispatchMode:
+        return self._dispatch
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Enter both modes; the counter's modes must be entered after (on top)."""
+        with self._dispatch, FactoriesOnCpu():
+            yield
+
+
+class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves it untyped
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.tainted: set[StorageWeakRef] = set()
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return no_dynamo_wrapper()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        if not any(self._is_meta(t) for t in tensors):
+            return func(*args, **kwargs)
+        if func in _VALUE_OPS:
+            raise WeightValueNeeded(str(func.overloadpacket), _user_line())
+        if func in _INDEXING:
+            args = (args[0], self._mask_indices(func, args[1]), *args[2:])
+        written = _written_real(func, args, kwargs)
+        args, kwargs = tree_map(self._to_meta, (args, kwargs))
+        out = _META_SHAPES.get(func, func)(*args, **kwargs)
+        for t in written:  # a real tensor cannot take meta data: it is meta from now on
+            self.tainted.add(StorageWeakRef(t.untyped_storage()))  # type: ignore[no-untyped-call]
+        if len(written) == 1 and isinstance(out, torch.Tensor):
+            return written[0]  # in place: the caller gets its own tensor back, as in a real run
+        return out
+
+    def _is_meta(self, t: torch.Tensor) -> bool:
+        if t.is_meta:
+            return True
+        return bool(self.tainted) and StorageWeakRef(t.untyped_storage()) in self.tainted  # type: ignore[no-untyped-call]
+
+    def _mask_indices(self, func: Any, indices: Any) -> list[Any]:
+        """A real boolean mask becomes its indices (meta kernels cannot take a mask);
+        a weight-derived one is data-dependent."""
+        out: list[Any] = []
+        for index in indices:
+            if not isinstance(index, torch.Tensor) or index.dtype != torch.bool:
+                out.append(index)
+            elif self._is_meta(index):
+                raise WeightValueNeeded(str(func.overloadpacket), _user_line())
+            else:
+                out.extend(index.nonzero().unbind(1))
+        return out
+
+    def _to_meta(self, x: Any) -> Any:
+        if not isinstance(x, torch.Tensor) or x.is_meta:
+            return x
+        # Same shape, strides and dtype; the values do not matter on meta.
+        return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=META)
+
+
+def _written_real(func: Any, args: Any, kwargs: dict[str, Any]) -> list[torch.Tensor]:
+    """Real tensors that `func` writes to (in place or out=)."""
+    schema = getattr(func, "_schema", None)
+    if schema is None:
+        return []
+    written = []
+    for i, arg in enumerate(schema.arguments):
+        if arg.alias_info is None or not arg.alias_info.is_write:
+            continue
+        value = args[i] if i < len(args) and not arg.kwarg_only else kwargs.get(arg.name)
+        if isinstance(value, torch.Tensor) and not value.is_meta:
+            written.append(value)
+    return written
+
+
+class FactoriesOnCpu(TorchFunctionMode):
+    """Redirect meta-targeted factories and `.to()` calls with no meta input to the CPU."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in FACTORIES and device_of(kwargs.get("device")) == META and small_factory(func, args, kwargs):
+            kwargs = {**kwargs, "device": CPU}
+        elif func is torch.Tensor.to and not _any_meta(args[:1]):
+            args, kwargs = _to_without_meta(args, kwargs)
+        return func(*args, **kwargs)
+
+
+def device_of(value: Any) -> torch.device | None:
+    if isinstance(value, (str, torch.device)):
+        return torch.device(value)
+    return None
+
+
+def _any_meta(values: Any) -> bool:
+    return any(isinstance(t, torch.Tensor) and t.is_meta for t in tree_flatten(values)[0])
+
+
+def small_factory(func: Any, args: Any, kwargs: dict[str, Any]) -> bool:
+    """Factories from shapes: only up to MAX_REAL_FACTORY elements become real."""
+    if func in (torch.tensor, torch.as_tensor, torch.arange, torch.linspace, torch.tril_indices, torch.triu_indices):
+        return True  # sized by data or a range: input-derived and small in practice
+    sizes = [a for a in args if isinstance(a, int)] or [
+        n for a in args[:1] if isinstance(a, (tuple, list, torch.Size)) for n in a
+    ]
+    size = kwargs.get("size")
+    if isinstance(size, (tuple, list, torch.Size)):
+        sizes = list(size)
+    count = 1
+    for n in sizes:
+        count *= int(n)
+    return count <= MAX_REAL_FACTORY
+
+
+def _to_without_meta(args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """`real.to(meta_device[, dtype])` keeps the tensor real (dtype still applies)."""
+    if device_of(kwargs.get("device")) == META:
+        kwargs = {k: v for k, v in kwargs.items() if k != "device"}
+    rest = list(args[1:])
+    if rest and (device_of(rest[0]) == META or (isinstance(rest[0], torch.Tensor) and rest[0].is_meta)):
+        other = rest.pop(0)
+        if isinstance(other, torch.Tensor):  # x.to(other): other's dtype, our device
+            kwargs = {**kwargs, "dtype": other.dtype}
+    return (args[0], *rest), kwargs
+
+
+def _user_line() -> str:
+    """`models/llama.py:123 (line)` — the innermost frame outside torch and flopguard."""
+    for frame in reversed(traceback.extract_stack()):
+        name = frame.filename
+        if "torch" not in Path(name).parts and not name.startswith(_PACKAGE_ROOT):
+            return f"{_short(name)}:{frame.lineno} ({(frame.line or '').strip()})"
+    return ""
+
+
+def _short(filename: str) -> str:
+    """An installed package's file from its package (`torchvision/ops/boxes.py`), the
+    same on every machine; the user's own files relative to the working folder."""
+    parts = Path(filename).parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return "/".join(parts[parts.index(marker) + 1 :])
+    with contextlib.suppress(ValueError):
+        return str(Path(filename).relative_to(Path.cwd()))
+    return filename
+
+
+# --- meta kernels stricter than the CPU's ----------------------------------------------
+
+
+def _grouped_mm(
+    a: torch.Tensor, b: torch.Tensor, offs: torch.Tensor | None = None, bias: Any = None, out_dtype: Any = None
+) -> torch.Tensor:
+    """`aten._grouped_mm`'s output from shapes alone.
+
+    Its meta kernel accepts only bfloat16/float16 (CUDA's kernel), while the
+    CPU kernel takes float32 too, so a float32 MoE would fail on meta. The
+    output shapes are those of torch's own meta function (2d x 3d: the MoE
+    case, [tokens, N]). Expert cost does not depend on routing: every token
+    meets its top-k experts, whatever they are.
+    """
+    groups = offs.shape[0] if offs is not None else 0
+    if a.dim() == 2 and b.dim() == 2:
+        shape = [groups, a.shape[0], b.shape[1]]
+    elif a.dim() == 2:
+        shape = [a.shape[0], b.shape[-1]]
+    elif b.dim() == 2:
+        shape = [a.shape[1], b.shape[1]]
+    else:
+        shape = [a.shape[0], a.shape[1], b.shape[-1]]
+    return torch.empty(shape, dtype=out_dtype or a.dtype, device=META)
+
+
+_META_SHAPES: dict[Any, Any] = {}
+if hasattr(aten, "_grouped_mm"):  # torch >= 2.8
+    _META_SHAPES[aten._grouped_mm.default] = _grouped_mm

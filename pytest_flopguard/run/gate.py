@@ -1,0 +1,171 @@
+"""One gate run: measure the budget's models, then compare and report.
+
+The pytest plugin and the CLI both drive a `Gate`; they differ only in who
+decides which model is measured when.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_flopguard.budget.schema import Budget
+from pytest_flopguard.compare.diff import Comparison, ModelDiff, compare
+from pytest_flopguard.results import ModelResult, Results
+from pytest_flopguard.run.latency import LatencyOptions, head_figures, pair_latency, with_base_figures, with_latency
+from pytest_flopguard.workers.importguard import ImportGuard
+
+if TYPE_CHECKING:
+    from pytest_flopguard.gitbase.measure_base import BaseCommit
+    from pytest_flopguard.measure.types import LatencyStats
+    from pytest_flopguard.workers.pool import Pool
+
+
+@dataclass
+class Gate:
+    budget: Budget
+    base: Results | None = None
+    measured: dict[str, ModelResult] = field(default_factory=dict)
+    # Measures the base on first need (the git worktree is costly): see `ensure_base`.
+    base_loader: Callable[[], Results] | None = None
+    # Set in the base process only: the models' code must come from the base checkout.
+    guard: ImportGuard | None = None
+    # Off unless the CLI or the plugin turns it on (never in the pre-commit hook).
+    latency: LatencyOptions = field(default_factory=LatencyOptions)
+    # Head latency already timed interleaved with the base: model -> device -> figures.
+    paired: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
+    # Reuse the base's deterministic figures of models whose inputs are unchanged
+    # (`reuse.py`); the plugin and `check` turn it on unless --flopguard-all / --all.
+    reuse: bool = False
+    # The measuring processes' environment when they are not this one (xdist workers).
+    env: dict[str, Any] | None = None
+    # Worker processes that measure the models (`workers/pool.py`); None: in this process (`--in-process`).
+    pool: Pool | None = None
+
+    def ensure_base(self) -> Results | None:
+        """The base results, measuring them now if a loader is pending."""
+        if self.base is None and self.base_loader is not None:
+            loader, self.base_loader = self.base_loader, None
+            self.base = loader()
+        return self.base
+
+    def measure(self, name: str) -> ModelResult:
+        from pytest_flopguard.measure.runner import measure_model
+        from pytest_flopguard.run import reuse as changes
+
+        spec = self.budget.model(name)
+        digest = changes.inputs_hash(spec, self.budget.root)
+        base = self.base.models.get(name) if self.reuse and self.base is not None else None
+        if changes.reusable(base, digest):
+            assert base is not None and digest is not None
+            result = changes.reused(base, spec, digest)
+            if spec.latency_devices:
+                result = with_latency(result, spec, self.budget.root, self.latency, self.paired.get(name))
+            self.measured[name] = result
+            return result
+        before = set(sys.modules)
+        started = time.perf_counter()
+        result = (
+            self.pool.measure(spec, self.budget.path, self.guard)
+            if self.pool
+            else measure_model(spec, self.budget.root)
+        )
+        result = replace(result, inputs_hash=digest, seconds=time.perf_counter() - started)
+        if self.guard is not None and self.pool is None and result.error is None:  # a pool worker checks itself
+            error = self.guard.check(spec, [m for m in sys.modules if m not in before])
+            result = replace(result, error=error) if error is not None else result
+        if spec.latency_devices:
+            result = with_latency(result, spec, self.budget.root, self.latency, self.paired.get(name))
+        self.measured[name] = result
+        return result
+
+    def pair_latency(
+        self, base: Results, commit: BaseCommit, names: Iterable[str] | None, log: Callable[[str], None]
+    ) -> Results:
+        """Time the latency models interleaved with the base; `base` with the base's side of them."""
+        pairs = pair_latency(self.budget, commit, list(names) if names is not None else None, self.latency, log)
+        self.paired = head_figures(pairs)
+        return with_base_figures(base, pairs)
+
+    def measure_all(self, names: Iterable[str] | None = None) -> None:
+        for name in names if names is not None else [m.name for m in self.budget.models]:
+            self.measure(name)
+
+    def results(self) -> Results:
+        return Results(
+            models=dict(self.measured),
+            env=self.env
+            if self.env is not None
+            else (dict(self.pool.env) if self.pool and self.pool.env else env_info()),
+            git=git_info(self.budget.root),
+            budget=self.budget.display,
+            budget_models=tuple(m.name for m in self.budget.models),
+        )
+
+    def comparison(self) -> Comparison:
+        return compare(self.base, self.results())
+
+    def baseline(self, previous: Results | None = None) -> Results:
+        """This run as a baseline file. The previous figures of a budget model
+        are kept when this run did not measure it (`-k`, `--model`) or could not
+        (an error): a broken run must not erase the baseline it is judged by."""
+        results = self.results()
+        if previous is None:
+            return results
+        kept = {
+            k: v
+            for k, v in previous.models.items()
+            if k in results.budget_models and v.error is None and (k not in self.measured or self.measured[k].error)
+        }
+        return replace(results, models={**results.models, **kept})
+
+    def model_diff(self, name: str) -> ModelDiff:
+        """The verdict of one model, as a pytest item needs it."""
+        results = Results(models={name: self.measured[name]}, budget_models=(name,))
+        base = None
+        if self.base is not None:
+            base = Results(models={k: v for k, v in self.base.models.items() if k == name})
+        return compare(base, results).models[0]
+
+
+def env_info() -> dict[str, Any]:
+    """What the figures depend on besides the code: versions and devices."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": sys.platform,
+        "machine": platform.machine(),
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info["threads"] = torch.get_num_threads()
+    info["devices"] = {"cpu": platform.processor() or platform.machine()}
+    return info
+
+
+def git_info(root: Path) -> dict[str, Any]:
+    """Commit and ref of the repository holding the budget, if it is one.
+
+    Three plain `git` calls: every measuring process records these, and
+    importing GitPython would cost it a quarter of a second.
+    """
+    commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
+    if commit is None:  # not a repository, no commits yet, git missing: no git facts
+        return {}
+    ref = _git(root, "symbolic-ref", "--short", "-q", "HEAD") or None  # None: detached
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "ref": ref, "dirty": bool(status)}
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None

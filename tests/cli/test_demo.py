@@ -1,0 +1,57 @@
+"""`flopguard demo`: the README's first command shows a caught regression and the layer."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_flopguard.cli import demo
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_catches_the_regression_and_names_the_layer(tmp_path: Path) -> None:
+    done = run_cli("demo", cwd=tmp_path)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "flopguard demo: a scratch git repository made from example_repo" in out
+    assert "+ self.stage2 = BasicBlock(width, 3 * width, 2)" in out
+    assert "$ flopguard check --base main --markdown" in out
+    assert "flopguard FAILED: 1 regressed, 2 ok" in out
+    regressed = [line.split() for line in out.splitlines() if line.rstrip().endswith("regressed")]
+    assert regressed[0][:2] == ["classifier", "macs"]
+    assert "  classifier: largest module changes: stage2 +" in out
+    assert "the gate caught the regression" in out
+    report = tmp_path / "flopguard-report.md"
+    assert f"Markdown report (the pull request comment): {report}" in out
+    assert "🔺 regressed" in report.read_text() and "stage2" in report.read_text()
+    assert "measuring the base main" in done.stderr
+    assert "Scratch repository: removed" in out
+
+
+def test_keep_leaves_the_scratch_repository_to_explore(tmp_path: Path) -> None:
+    keep = tmp_path / "kept"
+    done = run_cli("demo", "--keep", str(keep), "--markdown", str(tmp_path / "r.md"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    repo = keep / "example_repo"
+    branches = subprocess.run(["git", "branch", "--list"], cwd=repo, capture_output=True, text=True).stdout
+    assert branches.split() == ["main", "*", "widen-stage2"]
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    assert status == "", "the gate leaves the repository as it was"
+    again = run_cli("demo", "--keep", str(keep), cwd=tmp_path)
+    assert again.returncode == 2 and "[FG631]" in again.stderr
+
+
+def test_a_change_that_is_not_caught_fails_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harmless = ("models/vision.py", (('"""A small residual', '"""A small, residual'),))
+    monkeypatch.setattr(demo, "CHANGE", harmless)
+    monkeypatch.setenv("CI", "true")
+    lines: list[str] = []
+    code = demo.run_demo(None, str(tmp_path / "r.md"), lines.append)
+    assert code == 1
+    assert "the change was NOT caught as expected (`flopguard check` exited 0)" in lines[-1]

@@ -1,0 +1,199 @@
+"""action.yml, executed step by step the way the runner does (tests/helpers/gha.py).
+
+A real git repository made from example_repo with a pull-request history
+(`main`, a branch, and the detached merge commit actions/checkout makes),
+the event payload file, `$GITHUB_OUTPUT` per step, `$GITHUB_STEP_SUMMARY`,
+and the loopback GitHub API. The install step runs against a `python` shim
+that records what pip would be asked to do, so the test never reinstalls the
+package it is testing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from pytest_flopguard.render.markdown import MARKER
+from tests.conftest import REPO
+from tests.helpers.gha import (
+    GitHubWithPulls,
+    Job,
+    StepResult,
+    checkout_pull_request,
+    load,
+    pr_repository,
+    run_composite,
+    runner_env,
+)
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "s3cret-token"
+ACTION = load(REPO / "action.yml")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pr_repository(tmp_path_factory.mktemp("action") / "models")
+
+
+@pytest.fixture
+def github(httpserver: HTTPServer) -> GitHubWithPulls:
+    return GitHubWithPulls(httpserver)
+
+
+@dataclass
+class ActionRun:
+    code: int
+    job: Job
+    outputs: dict[str, str]
+    summary: Path
+    pip_log: Path
+
+    def step(self, name: str) -> StepResult:
+        return next(r for r in self.job.results if r.name == name)
+
+    def pip_calls(self) -> list[str]:
+        return self.pip_log.read_text().splitlines() if self.pip_log.exists() else []
+
+
+def run_action(
+    repo: Path,
+    tmp: Path,
+    github: GitHubWithPulls,
+    inputs: dict[str, str] | None = None,
+    event: dict[str, object] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> ActionRun:
+    event_path = tmp / "event.json"
+    event_path.write_text(json.dumps(event or {}))
+    event_name = "pull_request" if event and "pull_request" in event else "push"
+    env = {**runner_env(tmp, github.url, event_name, event_path), **(extra_env or {})}
+    context = {
+        "github": {"event_name": event_name, "event": event or {}, "token": TOKEN, "workspace": str(repo)},
+        "runner": {"temp": env["RUNNER_TEMP"], "os": "Linux"},
+        "env": {},
+    }
+    (tmp / "scratch").mkdir()
+    job = Job(context=context, env=env, workdir=repo, scratch=tmp / "scratch")
+    code, outputs = run_composite(ACTION, inputs or {}, job, REPO)
+    return ActionRun(code, job, outputs, tmp / "summary.md", tmp / "pip.log")
+
+
+def comments_of(github: GitHubWithPulls) -> list[str]:
+    return [c["body"] for c in github.comments]
+
+
+@pytest.fixture
+def torch_version() -> Iterator[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True
+    )
+    yield out.stdout.strip()
+
+
+# --- Must show 2 --------------------------------------------------------------------------
+
+
+def test_regression_pr_fails_comments_once_and_writes_outputs(
+    repo: Path, tmp_path: Path, github: GitHubWithPulls, torch_version: str
+) -> None:
+    event = checkout_pull_request(repo, "widen")
+    run = run_action(repo, tmp_path, github, event=event)
+    assert run.code == 1, run.job.log()
+
+    check = run.step("Measure and compare")
+    assert check.outputs["regressions"] == "1"
+    assert check.outputs["exit-code"] == "1"
+    assert "classifier: largest module changes: stage2 " in check.stdout
+    assert run.outputs["regressions"] == "1"
+    results = json.loads(Path(run.outputs["results"]).read_text())
+    assert set(results["models"]) == {"classifier", "detector", "tiny_gpt"}
+    assert (
+        json.loads(Path(run.outputs["base-results"]).read_text())["git"]["ref"] == event["pull_request"]["base"]["sha"]
+    )  # type: ignore[index]
+    assert Path(run.outputs["report"]).read_text().startswith(MARKER)
+
+    summary = run.summary.read_text()
+    assert "flopguard FAILED: 1 regressed, 2 ok" in summary and "stage2" in summary
+
+    bodies = comments_of(github)
+    assert len(bodies) == 1 and bodies[0].startswith(MARKER) and "🔺 regressed" in bodies[0]
+    assert run.step("Verdict").stdout.strip() == "flopguard: 1 model(s) fail the gate"
+
+    # The install step installs the action itself, from its own folder, and pins torch where it is.
+    assert run.pip_calls() == ["install", "--disable-pip-version-check", str(REPO), f"torch=={torch_version}"]
+
+
+def test_clean_pr_passes_and_updates_the_same_comment(repo: Path, tmp_path: Path, github: GitHubWithPulls) -> None:
+    github.add_comment(f"{MARKER}\nan earlier run", "flopguard-bot")
+    run = run_action(repo, tmp_path, github, event=checkout_pull_request(repo, "docs"))
+    assert run.code == 0, run.job.log()
+    assert run.outputs["regressions"] == "0"
+    assert "flopguard passed: 3 ok" in run.summary.read_text()
+    bodies = comments_of(github)
+    assert len(bodies) == 1 and "✅ flopguard passed" in bodies[0]
+
+
+# --- the inputs ---------------------------------------------------------------------------
+
+
+def test_fail_on_regression_false_and_no_comment(repo: Path, tmp_path: Path, github: GitHubWithPulls) -> None:
+    inputs = {"fail-on-regression": "false", "comment": "false"}
+    run = run_action(repo, tmp_path, github, inputs, event=checkout_pull_request(repo, "widen"))
+    assert run.code == 0, run.job.log()
+    assert run.outputs["regressions"] == "1"
+    assert not run.step("Comment on the pull request").ran
+    assert github.log == []
+    assert "::warning title=flopguard::1 model(s) fail the gate" in run.step("Verdict").stdout
+
+
+def test_a_budget_error_fails_even_when_regressions_may_pass(
+    repo: Path, tmp_path: Path, github: GitHubWithPulls
+) -> None:
+    inputs = {"budget": "missing.yaml", "fail-on-regression": "false"}
+    run = run_action(repo, tmp_path, github, inputs, event=checkout_pull_request(repo, "docs"))
+    assert run.code == 2, run.job.log()
+    assert "[FG100]" in run.step("Measure and compare").stderr
+    assert not run.step("Comment on the pull request").ran  # no report to post
+    assert github.log == []
+
+
+def test_read_only_token_degrades_to_the_summary(repo: Path, tmp_path: Path, github: GitHubWithPulls) -> None:
+    github.read_only = True  # a fork's pull_request token
+    run = run_action(repo, tmp_path, github, event=checkout_pull_request(repo, "docs"))
+    assert run.code == 0, run.job.log()
+    assert "the token cannot comment" in run.step("Comment on the pull request").stdout
+    assert github.comments == []
+
+
+def test_without_torch_the_install_step_says_what_to_do(repo: Path, tmp_path: Path, github: GitHubWithPulls) -> None:
+    blocker = tmp_path / "no-torch"
+    (blocker / "torch").mkdir(parents=True)
+    (blocker / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    run = run_action(
+        repo, tmp_path, github, event=checkout_pull_request(repo, "docs"), extra_env={"PYTHONPATH": str(blocker)}
+    )
+    assert run.code == 2
+    install = run.step("Install pytest-flopguard")
+    assert "::error title=flopguard::torch is not importable" in install.stdout
+    assert run.pip_calls() == []  # nothing installed, torch least of all
+    assert not run.step("Measure and compare").ran
+
+
+def test_every_input_reaches_the_shell_through_env() -> None:
+    for step in ACTION["runs"]["steps"]:
+        if "run" in step:
+            assert "${{" not in step["run"], step["name"]
+    install = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "install")
+    assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
+    setup = next(s for s in ACTION["runs"]["steps"] if "uses" in s)
+    assert setup["if"] == "inputs.python-version != ''"
+    assert setup["uses"].split("@")[1].isalnum() and len(setup["uses"].split("@")[1]) == 40
