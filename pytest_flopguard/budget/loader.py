@@ -26,7 +26,7 @@ from pytest_flopguard.budget.devices import DeviceProfile
 from pytest_flopguard.budget.hardening import check_target, check_tree, confine
 from pytest_flopguard.budget.inputs import parse_inputs
 from pytest_flopguard.budget.limits import limit_lines, merged, parse_device, parse_floor, parse_limits, parse_tolerance
-from pytest_flopguard.budget.nodes import Ctx, mapping, node_text, parse_kwargs, quantity, string
+from pytest_flopguard.budget.nodes import Ctx, choice, mapping, node_text, parse_kwargs, quantity, string
 from pytest_flopguard.budget.schema import Budget, InputsSpec, ModelSpec
 from pytest_flopguard.errors import BudgetError, Location, did_you_mean
 
@@ -37,7 +37,10 @@ MODEL_KEYS: tuple[str, ...] = ("model", "onnx", "kwargs", "inputs", "limits", "t
 MODEL_KEYS += ("variants", "resolutions", "batch", "dtype", "per_variant", "accuracy")
 # `timeout: 5m`: the most one model may take in its worker process (`workers/pool.py`).
 MODEL_KEYS += ("timeout",)
-DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout")
+# `build_on: cpu`: real random weights instead of meta (measure/torch_engine/execute.py).
+MODEL_KEYS += ("build_on",)
+DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout", "build_on")
+BUILD_ON = ("meta", "cpu")
 MAX_BYTES = 1_000_000  # a budget file is hand-written; refuse anything huge fast
 
 
@@ -223,6 +226,7 @@ def _model(
             ctx, fields.get("timing"), f"{path}.timing", parse_timing(ctx, defaults.get("timing"), "defaults.timing")
         ),
         timeout=_timeout(ctx, fields.get("timeout"), defaults.get("timeout"), path),
+        build_on=_build_on(ctx, fields, defaults.get("build_on"), path),
     )
     profiles = check_latency_limits(ctx, spec.limits, spec.limit_lines, known, path)
     spec = dataclasses.replace(spec, profiles=profiles)
@@ -288,6 +292,16 @@ def _timeout(ctx: Ctx, own: yaml.Node | None, default: yaml.Node | None, path: s
     return quantity(ctx, node, where, parse_timeout) if node is not None else None
 
 
+def _build_on(ctx: Ctx, fields: dict[str, yaml.Node], default: yaml.Node | None, path: str) -> str:
+    own = fields.get("build_on")
+    if own is not None and "onnx" in fields:
+        ctx.error("FG147", own, f"{path}.build_on", "`build_on` applies to a `model:` factory", "remove it")
+    if own is not None:
+        return choice(ctx, own, f"{path}.build_on", BUILD_ON, "FG147") or "meta"
+    value = getattr(default, "value", "meta")  # `defaults.build_on` was checked once, by _check_defaults
+    return value if value in BUILD_ON else "meta"
+
+
 def _misspelled_source(node: yaml.Node) -> bool:
     keys = [str(k.value) for k, _ in node.value] if isinstance(node, yaml.MappingNode) else []
     return any(k not in MODEL_KEYS and did_you_mean(k, ("model", "onnx")) for k in keys)
@@ -296,6 +310,8 @@ def _misspelled_source(node: yaml.Node) -> bool:
 def _check_defaults(ctx: Ctx, defaults: dict[str, yaml.Node]) -> None:
     """Parse `defaults:` once: a bad value there is one whole-file error, not one per model."""
     device = parse_device(ctx, defaults.get("device"), "defaults")
+    if "build_on" in defaults:
+        choice(ctx, defaults["build_on"], "defaults.build_on", BUILD_ON, "FG147")
     for section, parse in (
         ("limits", partial(parse_limits, device=device)),
         ("tolerance", parse_tolerance),

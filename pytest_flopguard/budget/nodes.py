@@ -84,6 +84,17 @@ def string(ctx: Ctx, node: yaml.Node, path: str, what: str) -> str | None:
     return None
 
 
+def choice(ctx: Ctx, node: yaml.Node, path: str, choices: tuple[str, ...], code: str) -> str | None:
+    """One of a few words (`build_on: cpu`), with a "did you mean" for a near miss."""
+    text = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+    if text in choices:
+        return text
+    guess = did_you_mean(text, choices)
+    hint = f"; did you mean {guess!r}?" if guess else ""
+    ctx.error(code, node, path, f"{node_text(node)!r} is not one of {', '.join(choices)}{hint}", f"write one of: {', '.join(choices)}")
+    return None
+
+
 def quantity(ctx: Ctx, node: yaml.Node, path: str, parse: Callable[[object], Any]) -> Any:
     """Parse a scalar with a units parser, reporting UnitError at the node."""
     if not isinstance(node, yaml.ScalarNode):

@@ -100,6 +100,7 @@ class ModelSpec:
     variant: Variant | None = None  # set on the entries a `variants:`/matrix entry expands to
     accuracy: float | None = None  # the user's figure: reported and plotted, never gated
     timeout: float | None = None  # seconds one measurement may take in its worker (`timeout:`); None: default
+    build_on: str = "meta"  # `build_on: cpu`: real random weights, no hybrid execution
 
     @property
     def latency_devices(self) -> tuple[str, ...]:

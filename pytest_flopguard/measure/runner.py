@@ -83,6 +83,7 @@ def _count(spec: ModelSpec, root: Path) -> Measurement:
     return count_model(
         lambda: in_dtype(factory(**spec.kwargs), spec.dtype),
         lambda device, model: make_inputs(spec.inputs, device, model, spec.dtype),
+        spec.build_on,
     )
 
 

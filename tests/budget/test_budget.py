@@ -146,6 +146,11 @@ CASES = [
         "bad_dtype.yaml:6 models.gpt.inputs.input_ids.dtype: unknown dtype 'int46'; did you mean 'int64'? [FG115]\n  fix: use one of: float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8, bool",
     ),
     (
+        "bad_build_on.yaml",
+        "detector",
+        "bad_build_on.yaml:6 models.detector.build_on: 'gpu' is not one of meta, cpu; did you mean 'cpu'? [FG147]\n  fix: write one of: meta, cpu",
+    ),
+    (
         "estimate_not_per_device.yaml",
         "classifier",
         "estimate_not_per_device.yaml:6 models.classifier.limits.latency_estimate: latency_estimate limits name a device profile [FG112]\n  fix: write `latency_estimate: {NAME: 4ms}` with NAME a shipped profile (a100, h100, jetson-orin-nano, laptop-cpu, raspberry-pi-5, t4) or one under `devices:`",

@@ -134,7 +134,9 @@ def test_a_hostile_file_is_refused_fast(tmp_path: Path, case: str, monkeypatch: 
     started = time.monotonic()
     with pytest.raises(BudgetError) as caught:
         load_budget(_write(tmp_path, text))
-    assert time.monotonic() - started < 2
+    # Not a speed target (those live in benchmarks/): a bomb that slipped through would take
+    # minutes or exhaust memory; 20 s leaves a busy 2-core runner room (2 s flaked under load).
+    assert time.monotonic() - started < 20
     first = str(caught.value).splitlines()[0]
     if message is not None:
         assert first == message

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -23,7 +24,7 @@ from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.measure.torch_engine.build import weights_on_meta
 from pytest_flopguard.measure.torch_engine.counter import count_forward
 from pytest_flopguard.measure.torch_engine.dynamo_shims import dynamo_shims_bypassed
-from pytest_flopguard.measure.torch_engine.hybrid import HybridSession, WeightValueNeeded
+from pytest_flopguard.measure.torch_engine.hybrid import HybridSession, WeightValueNeeded, user_line
 from pytest_flopguard.measure.types import Measurement
 
 Inputs = tuple[tuple[Any, ...], dict[str, Any]]
@@ -36,28 +37,55 @@ DEFAULT_MAX_REAL_BYTES = 4 * 2**30
 CPU = torch.device("cpu")
 
 
-def count_model(build: Build, make_inputs: MakeInputs) -> Measurement:
+def count_model(build: Build, make_inputs: MakeInputs, build_on: str = "meta") -> Measurement:
     """Count one forward pass of `build()` on the inputs `make_inputs` returns.
+
+    `build_on="cpu"` (the budget's `build_on: cpu`) skips hybrid execution: the
+    model is built with real random weights and run for real, within
+    FLOPGUARD_MAX_REAL_BYTES.
 
     >>> count_model(lambda: torch.nn.Linear(4, 2), lambda device, model: ((torch.randn(1, 4),), {})).macs
     8
     """
     session = HybridSession()
     with dynamo_shims_bypassed():  # meta kernels would import torch's compiler: ~1 s
-        model = _built(build, weights_on_meta(session))
-        args, kwargs = _inputs(make_inputs, model)
         try:
-            return count_forward(model, args, kwargs, below=session.running)
-        except Exception as exc:  # the model's code needs real weights: see below
-            reason = f"{type(exc).__name__}: {_first_line(exc)}"
-            # What read a weight-derived value decides the count: say so (`data_dependent`).
-            depends = f"{exc.op} at {exc.where}" if isinstance(exc, WeightValueNeeded) else None
-    _check_real_run_fits(model, reason)
+            model: torch.nn.Module | None = _built(build, weights_on_meta(session))
+        except Exception as exc:
+            if build_on == "meta":
+                raise _meta_build_failed(exc) from exc
+            model = None  # nothing to size before the real build
+        if build_on == "cpu":
+            reason, depends = "build_on: cpu in the budget", None
+        else:
+            assert model is not None  # a failed meta build raised above
+            args, kwargs = _inputs(make_inputs, model)
+            try:
+                return count_forward(model, args, kwargs, below=session.running)
+            except Exception as exc:  # the model's code needs real weights: see below
+                reason = f"hybrid execution failed ({type(exc).__name__}: {_first_line(exc)})"
+                # What read a weight-derived value decides the count: say so (`data_dependent`).
+                depends = f"{exc.op} at {exc.where}" if isinstance(exc, WeightValueNeeded) else None
+    if model is not None:
+        _check_real_run_fits(model, reason)
     model = _built(build, CPU)
     args, kwargs = _inputs(make_inputs, model)
     measured = count_forward(model, args, kwargs)
-    note = f"hybrid execution failed ({reason}); counted a real CPU run with random weights (seed 0)"
+    note = f"{reason}; counted a real CPU run with random weights (seed 0)"
     return dataclasses.replace(measured, notes=(*measured.notes, note), data_dependent=depends)
+
+
+def _meta_build_failed(exc: Exception) -> FlopguardError:
+    cause = f"{type(exc).__name__}: {_first_line(exc)}"
+    where = user_line(traceback.extract_tb(exc.__traceback__))
+    if where and where not in cause:  # WeightValueNeeded names its line already
+        cause += f" at {where}"
+    return FlopguardError(
+        "FG311",
+        f"the model cannot be built with its weights on the meta device: {cause}",
+        fix="set `build_on: cpu` on this model in the budget to build it with real random weights "
+        "(allowed up to FLOPGUARD_MAX_REAL_BYTES), or see docs/hybrid-execution.md",
+    )
 
 
 def _built(build: Build, context: AbstractContextManager[Any]) -> torch.nn.Module:

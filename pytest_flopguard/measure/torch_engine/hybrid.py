@@ -233,8 +233,12 @@ def _to_without_meta(args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, 
 
 
 def _user_line() -> str:
+    return user_line(traceback.extract_stack())
+
+
+def user_line(frames: traceback.StackSummary) -> str:
     """`models/llama.py:123 (line)` — the innermost frame outside torch and flopguard."""
-    for frame in reversed(traceback.extract_stack()):
+    for frame in reversed(frames):
         name = frame.filename
         if "torch" not in Path(name).parts and not name.startswith(_PACKAGE_ROOT):
             return f"{_short(name)}:{frame.lineno} ({(frame.line or '').strip()})"

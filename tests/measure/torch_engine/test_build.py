@@ -256,3 +256,62 @@ def test_an_input_mask_stays_hybrid_and_a_score_mask_is_data_dependent() -> None
     assert m.execution == "real"
     assert m.data_dependent is not None and m.data_dependent.startswith("aten.index at ")
     assert "test_build.py" in m.data_dependent and "self.score(x)[:, 0] > 0" in m.data_dependent
+
+
+SCALED_BY_A_WEIGHT = '''
+import torch
+from torch import nn
+
+class ScaledByAWeight(nn.Module):
+    """Reads a weight's value in __init__: cannot be built on meta weights."""
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+        self.scale = float(self.lin.weight.abs().max())
+
+    def forward(self, x):
+        return self.lin(x) * self.scale
+
+def build():
+    return ScaledByAWeight()
+'''
+
+BUILD_ON_BUDGET = """version: 1
+models:
+  on_meta:
+    model: nets:build
+    inputs: [[2, 8]]
+  on_cpu:
+    model: nets:build
+    inputs: [[2, 8]]
+    build_on: cpu
+"""
+
+
+@pytest.mark.slow
+def test_build_on_cpu_builds_what_meta_weights_cannot(tmp_path: Any) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "nets.py").write_text(SCALED_BY_A_WEIGHT)
+    (tmp_path / "flopguard.yaml").write_text(BUILD_ON_BUDGET)
+    run_cli("measure", "--json", "out.json", cwd=tmp_path)
+    models = json.loads((tmp_path / "out.json").read_text())["models"]
+    on_meta, on_cpu = models["on_meta"], models["on_cpu"]
+    assert on_meta["error"]["code"] == "FG311"
+    assert "cannot be built with its weights on the meta device" in on_meta["error"]["message"]
+    assert on_meta["error"]["message"].endswith(
+        "(aten._local_scalar_dense) at nets.py:10 (self.scale = float(self.lin.weight.abs().max()))"
+    )
+    assert "`build_on: cpu`" in on_meta["error"]["fix"]
+    assert on_meta["error"]["where"] == "flopguard.yaml:4 models.on_meta"
+    assert on_cpu["error"] is None and on_cpu["execution"] == "real"
+    assert on_cpu["metrics"]["macs"] == 2 * 8 * 8
+    assert on_cpu["notes"] == ["build_on: cpu in the budget; counted a real CPU run with random weights (seed 0)"]
+
+
+def test_build_on_cpu_is_refused_over_the_real_weight_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_flopguard.errors import FlopguardError
+
+    monkeypatch.setenv("FLOPGUARD_MAX_REAL_BYTES", "100")
+    with pytest.raises(FlopguardError, match=r"\(build_on: cpu in the budget\), and they take 288B"):
+        count_model(lambda: nn.Linear(8, 8), lambda d, model: ((torch.randn(2, 8),), {}), build_on="cpu")
