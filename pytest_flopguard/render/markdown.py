@@ -118,7 +118,7 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
     rows, omitted_rows = [pairs[i] for i in keep], len(pairs) - len(keep)
     chart = flops_chart(comparison)
     details = [
-        (m, moves) for m in comparison.models if _worth_detail(m) for moves in [_moves(m)] if moves or _uncounted(m)
+        (m, moves) for m in comparison.models if _worth_detail(m) for moves in [_moves(m)] if moves or _remarks(m)
     ]
     crashes = {m.name: block for m in comparison.models if (block := _error_block(m))}
     return env.get_template("report.md.j2").render(
@@ -191,15 +191,15 @@ def _error_block(model: ModelDiff) -> str | None:
     return f"{fence}text\n{body}\n{fence}"
 
 
-def _uncounted(model: ModelDiff) -> bool:
-    return model.head is not None and bool(model.head.uncounted_ops)
+def _remarks(model: ModelDiff) -> bool:
+    """Uncounted ops or counting notes (a real run, a data-dependent count): worth a section."""
+    return model.head is not None and bool(model.head.uncounted_ops or model.head.notes)
 
 
 def _worth_detail(model: ModelDiff) -> bool:
     if model.head is None or model.error:
         return False
-    moved = model.verdict not in (Verdict.OK, Verdict.NOT_RUN)
-    return moved or bool(model.head.uncounted_ops)
+    return model.verdict not in (Verdict.OK, Verdict.NOT_RUN) or _remarks(model)
 
 
 def _moves(model: ModelDiff) -> list[ModuleMove]:

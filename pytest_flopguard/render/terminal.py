@@ -35,6 +35,7 @@ def render_table(comparison: Comparison, color: bool = False) -> list[str]:
             lines += [f"  {m.name}: {cells.error_line(m)}", *error_details(m)]
     lines += [f"  {m.name}: {cells.base_error_line(m)}" for m in comparison.models if m.base_error]
     lines += _uncounted(comparison)
+    lines += [f"  {m.name}: {note}" for m in comparison.models if m.head for note in m.head.notes]
     lines += [f"  {cells.scaling_line(note)}" for note in comparison.scaling]
     lines += [f"  {line}" for line in [cells.reused_line(comparison)] if line]
     lines += _module_changes(comparison)

@@ -153,3 +153,19 @@ def test_terminal_colours_only_the_verdicts_when_asked() -> None:
         for line in coloured
     ] == plain
     assert any(line.endswith("\x1b[1;31mover-limit\x1b[0m") for line in coloured)
+
+
+def test_a_real_run_and_a_data_dependent_count_are_said_in_both_reports() -> None:
+    note = (
+        "hybrid execution failed (WeightValueNeeded: the model reads a value computed from its weights "
+        "(aten.nonzero) at torchvision/ops/boxes.py:151 (keep = torch.where(keep)[0]) <b>@team</b>); "
+        "counted a real CPU run with random weights (seed 0)"
+    )
+    detector = replace(cnn(8), execution="real", notes=(note,), data_dependent="aten.nonzero at torchvision/ops/boxes.py:151")
+    head = Results(models={"detector": detector}, budget_models=("detector",))
+    comparison = compare(None, head)
+    assert f"  detector: {note}" in render_table(comparison)
+    markdown = render_markdown(comparison)
+    assert "Counting: hybrid execution failed" in markdown
+    assert "(aten.nonzero) at torchvision/ops/boxes.py:151" in markdown
+    assert "<b>@team" not in markdown  # the note holds the model's own source line: escaped like every name

@@ -52,8 +52,10 @@ def count_model(build: Build, make_inputs: MakeInputs, build_on: str = "meta") -
         try:
             model: torch.nn.Module | None = _built(build, weights_on_meta(session))
         except Exception as exc:
-            if build_on == "meta":
+            if build_on == "meta" and _because_of_meta(exc):
                 raise _meta_build_failed(exc) from exc
+            if build_on == "meta":
+                raise  # the factory's own error, as it would be on the CPU
             model = None  # nothing to size before the real build
         if build_on == "cpu":
             reason, depends = "build_on: cpu in the budget", None
@@ -73,6 +75,12 @@ def count_model(build: Build, make_inputs: MakeInputs, build_on: str = "meta") -
     measured = count_forward(model, args, kwargs)
     note = f"{reason}; counted a real CPU run with random weights (seed 0)"
     return dataclasses.replace(measured, notes=(*measured.notes, note), data_dependent=depends)
+
+
+def _because_of_meta(exc: Exception) -> bool:
+    """A weight's value was read, or a torch kernel refused a meta tensor ("...meta tensor",
+    "...on the meta device"); any other error is the factory's own, on any device."""
+    return isinstance(exc, WeightValueNeeded) or "meta" in str(exc).lower()
 
 
 def _meta_build_failed(exc: Exception) -> FlopguardError:
