@@ -79,7 +79,7 @@ def main() -> None:
         if START in text:
             text = re.sub(f"{START}.*?{END}", lambda _: block, text, flags=re.S)
         else:
-            text += f"\n## Real-world corpus (`corpus.py`)\n\n{block}\n"
+            text += f"\n## Real-world corpus\n\n`python benchmarks/corpus.py --write` (the cases of tests/realworld/corpus.py).\n\n{block}\n"
         readme.write_text(text)
 
 

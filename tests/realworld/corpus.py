@@ -311,3 +311,42 @@ def _transformers_cases() -> list[Case]:
 
 
 CASES += _transformers_cases()
+
+
+# --- diffusers: a small UNet2DConditionModel -------------------------------------------
+
+
+def _unet() -> Case:
+    config = {
+        "sample_size": 32,
+        "in_channels": 4,
+        "out_channels": 4,
+        "block_out_channels": (32, 64),
+        "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+        "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+        "cross_attention_dim": 32,
+        "layers_per_block": 1,
+        "attention_head_dim": 8,
+        "norm_num_groups": 8,
+    }
+
+    def build() -> nn.Module:
+        from diffusers import UNet2DConditionModel
+
+        return UNet2DConditionModel(**config)
+
+    def inputs() -> Inputs:
+        sample, text = seeded(lambda: (torch.randn(1, 4, 32, 32), torch.randn(1, 8, 32)))
+        return (sample, torch.tensor(10), text), {}
+
+    def reference() -> Reference:
+        from diffusers.models.attention_processor import AttnProcessor
+
+        model = seeded(build)
+        model.set_attn_processor(AttnProcessor())  # explicit baddbmm/bmm attention, which FlopCounterMode sees
+        return Reference(flop_counter_macs(model, inputs()), real_params(model), "FlopCounterMode, real run, AttnProcessor")
+
+    return Case("diffusers", "unet2d-condition-small", "diffusers", build, inputs, reference)
+
+
+CASES.append(_unet())
