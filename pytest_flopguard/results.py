@@ -49,7 +49,7 @@ class ErrorInfo:
     code: str | None = None
     fix: str | None = None
     where: str | None = None  # budget location, or the model's own source line
-    # The user's own frames of the exception, trimmed (`runner.user_traceback`); never ours.
+    # The user's own frames of the exception, trimmed (`workers.faults.user_traceback`); never ours.
     traceback: str | None = None
 
 

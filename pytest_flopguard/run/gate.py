@@ -6,7 +6,6 @@ decides which model is measured when.
 
 from __future__ import annotations
 
-import platform
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_flopguard.budget.schema import Budget
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, compare
+from pytest_flopguard.measure.environment import env_info
 from pytest_flopguard.results import ModelResult, Results
 from pytest_flopguard.run.latency import LatencyOptions, head_figures, pair_latency, with_base_figures, with_latency
 from pytest_flopguard.workers.importguard import ImportGuard
@@ -56,8 +56,8 @@ class Gate:
         return self.base
 
     def measure(self, name: str) -> ModelResult:
-        from pytest_flopguard.measure.runner import measure_model
         from pytest_flopguard.run import reuse as changes
+        from pytest_flopguard.workers.entry import measure_model
 
         spec = self.budget.model(name)
         digest = changes.inputs_hash(spec, self.budget.root)
@@ -132,21 +132,6 @@ class Gate:
         if self.base is not None:
             base = Results(models={k: v for k, v in self.base.models.items() if k == name})
         return compare(base, results).models[0]
-
-
-def env_info() -> dict[str, Any]:
-    """What the figures depend on besides the code: versions and devices."""
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": sys.platform,
-        "machine": platform.machine(),
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        info["torch"] = torch.__version__
-        info["threads"] = torch.get_num_threads()
-    info["devices"] = {"cpu": platform.processor() or platform.machine()}
-    return info
 
 
 def git_info(root: Path) -> dict[str, Any]:

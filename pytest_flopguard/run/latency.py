@@ -96,9 +96,9 @@ def _measure(spec: ModelSpec, root: Path, device: str, options: LatencyOptions) 
 
 
 def _timing_failed(result: ModelResult, exc: Exception, device: str, root: Path) -> ModelResult:
-    from pytest_flopguard.measure.runner import _error_info
+    from pytest_flopguard.workers.faults import error_info
 
-    info = _error_info(exc, root)
+    info = error_info(exc, root)
     message = f"counted, but could not be timed on {device} with real weights: {info.message}"
     return replace(result, error=replace(info, message=message))
 

@@ -4,7 +4,7 @@ A model's deterministic figures (MACs, FLOPs, params, memory traffic, the
 latency estimate) are a function of its inputs: the files its factory
 imports within the budget's folder and the files those modules name by a
 relative path in a string (read statically, as the pre-commit hook does:
-`cli.precommit.module_closure`), its ONNX file, its budget entry (kwargs, input
+`run.deps.module_closure`), its ONNX file, its budget entry (kwargs, input
 shapes, dtype, limits), the torch version and this tool's counting rules.
 `inputs_hash` digests them, paths relative to the budget's folder, so the base
 measured in a worktree and the head agree when nothing changed. Every result
@@ -38,7 +38,7 @@ _ENTRY_SKIP = frozenset({"location", "limit_lines", "errors", "timeout"})
 
 def inputs_hash(spec: ModelSpec, root: Path) -> str | None:
     """A digest of everything `spec`'s deterministic figures depend on; None: never reuse it."""
-    from pytest_flopguard.cli.precommit import depends_on
+    from pytest_flopguard.run.deps import depends_on
 
     if spec.errors or (spec.model is None and spec.onnx is None):
         return None

@@ -19,7 +19,10 @@ compare and render show it as an `error` row like any exception.
 from __future__ import annotations
 
 import signal
+import traceback
+from pathlib import Path
 
+from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.results import ErrorInfo
 
 CRASHED, TIMEOUT, OUT_OF_MEMORY = "Crashed", "Timeout", "OutOfMemory"
@@ -94,3 +97,53 @@ def signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+# --- the user's own frames of an exception -------------------------------------------
+
+
+def error_info(exc: BaseException, root: Path) -> ErrorInfo:
+    if isinstance(exc, FlopguardError):
+        return ErrorInfo(
+            type(exc).__name__, exc.message, exc.code, exc.fix, str(exc.location) if exc.location else None
+        )
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ErrorInfo(type(exc).__name__, message, where=_user_frame(exc, root), traceback=user_traceback(exc, root))
+
+
+def user_traceback(exc: BaseException, root: Path, frames: int = 3) -> str | None:
+    """The last `frames` frames of the traceback that are the user's code (inside the
+    budget's folder, not site-packages), formatted as Python does; None if none is.
+
+    Our own frames and torch's are left out: the user can act only on theirs.
+    """
+    own = [f for f in traceback.extract_tb(exc.__traceback__) if inside(f.filename, root)]
+    if not own:
+        return None
+    base = root.resolve()
+    lines = []
+    for frame in own[-frames:]:
+        where = Path(frame.filename).resolve().relative_to(base)
+        lines.append(f'File "{where}", line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"  {frame.line.strip()}")
+    return "\n".join(lines)
+
+
+def _user_frame(exc: BaseException, root: Path) -> str | None:
+    """The innermost frame in the user's repository: where *their* code failed."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if inside(f.filename, root)]
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{Path(frame.filename).resolve().relative_to(root.resolve())}:{frame.lineno}"
+
+
+def inside(filename: str, root: Path) -> bool:
+    if not Path(filename).is_file():  # `<string>`, `<frozen ...>`: no file of theirs
+        return False
+    try:
+        Path(filename).resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return "site-packages" not in filename

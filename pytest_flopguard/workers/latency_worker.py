@@ -62,7 +62,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
 
     from pytest_flopguard.budget.loader import load_budget
     from pytest_flopguard.errors import FlopguardError
-    from pytest_flopguard.measure.latency.bench import environment, load_bench, unavailable
+    from pytest_flopguard.measure.environment import environment
+    from pytest_flopguard.measure.latency.bench import load_bench, unavailable
 
     budget = load_budget(args.budget)
     spec = budget.model(args.model)
@@ -92,9 +93,9 @@ def _check_imports(args: argparse.Namespace, spec: Any, loaded: list[str]) -> No
 
 
 def _describe(exc: BaseException, root: Path) -> dict[str, Any]:
-    from pytest_flopguard.measure.runner import _error_info
+    from pytest_flopguard.workers.faults import error_info
 
-    info = _error_info(exc, root)
+    info = error_info(exc, root)
     return {"type": info.type, "message": info.message, "code": info.code, "fix": info.fix, "where": info.where}
 
 

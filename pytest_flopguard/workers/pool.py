@@ -179,7 +179,7 @@ class Pool:
 
     def measure(self, spec: ModelSpec, budget: Path, guard: ImportGuard | None = None) -> ModelResult:
         """`spec` measured in a worker; a dead or hung worker is a status on this model, never an exception."""
-        from pytest_flopguard.measure.runner import measure_model
+        from pytest_flopguard.workers.entry import measure_model
 
         if spec.errors:  # nothing to run: the entry's budget errors, reported as the in-process path does
             return measure_model(spec, budget.parent)
@@ -253,12 +253,12 @@ def crash_report(error: ErrorInfo, output: str, root: Path, frames: int = 3) -> 
     found = _FAULT.search(output)
     if found is None:
         return error, output
-    from pytest_flopguard.measure.runner import _inside
+    from pytest_flopguard.workers.faults import inside
 
     dump, output = output[found.start() :], output[: found.start()].rstrip("\n")
     # One block per thread; the model ran in the one that was in `_measure` (not our parent-watch thread).
     dump = next((block for block in dump.split("\n\n") if " in _measure" in block), dump)
-    own = [m for m in _FRAME.finditer(dump) if _inside(m["file"], root)][:frames]  # innermost first
+    own = [m for m in _FRAME.finditer(dump) if inside(m["file"], root)][:frames]  # innermost first
     if not own:
         return error, output
     base = root.resolve()

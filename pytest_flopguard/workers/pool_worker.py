@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent(os.getppid())
     _cap_memory(os.environ.get("FLOPGUARD_WORKER_MEMORY"))
     _warm()
-    from pytest_flopguard.run.gate import env_info
+    from pytest_flopguard.measure.environment import env_info
 
     _send(protocol, {"ready": True, "pid": os.getpid(), "env": env_info()})
     for line in sys.stdin:
@@ -63,9 +63,9 @@ def _warm() -> None:
 def _measure(request: dict[str, Any], capture: int, protocol: IO[str]) -> dict[str, Any]:
     from dataclasses import replace
 
-    from pytest_flopguard.measure.runner import measure_model
     from pytest_flopguard.results import model_to_json
     from pytest_flopguard.workers import faults
+    from pytest_flopguard.workers.entry import measure_model
 
     spec, root = _spec(request["budget"], request["model"])
     _send(protocol, {"started": True})  # the model's timeout counts from here: our own work is not its

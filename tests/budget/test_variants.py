@@ -158,7 +158,7 @@ def test_bf16_weights_take_half_the_bytes(tmp_path: Path, monkeypatch: pytest.Mo
     """The model as the runner builds it: the factory's weights converted to the variant's dtype."""
     import torch
 
-    from pytest_flopguard.measure.runner import in_dtype, load_object
+    from pytest_flopguard.measure.factory import in_dtype, load_object
 
     path = write_budget(
         tmp_path,

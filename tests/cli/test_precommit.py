@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from pytest_flopguard.budget.loader import load_budget
-from pytest_flopguard.cli.precommit import affected_models, deterministic_only, module_closure
+from pytest_flopguard.cli.precommit import affected_models, deterministic_only
+from pytest_flopguard.run.deps import module_closure
 from pytest_flopguard.run.reuse import inputs_hash
 from tests.conftest import REPO, run_cli
 from tests.helpers.gha import edit, git

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import platform
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import torch
 
 from pytest_flopguard.budget.schema import ModelSpec
+from pytest_flopguard.measure.environment import environment
 from pytest_flopguard.measure.latency import stats as latency_stats
 from pytest_flopguard.measure.types import LatencyStats
 
@@ -99,10 +99,10 @@ class Bench:
 
 def load_bench(spec: ModelSpec, root: Path, device: str) -> Bench:
     """Build `spec`'s model with real (random, seeded) weights on `device`, and its inputs."""
-    from pytest_flopguard.measure.runner import _importable, in_dtype, load_object, make_inputs
+    from pytest_flopguard.measure.factory import importable, in_dtype, load_object, make_inputs
 
     assert spec.model is not None  # ONNX models are not timed
-    with _importable(root):
+    with importable(root):
         factory = load_object(spec.model, "model")
         torch.manual_seed(0)
         with torch.device(device):
@@ -147,26 +147,3 @@ def num_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def environment(device: str, threads: int) -> dict[str, str]:
-    """What a latency figure depends on besides the code: compared before base and head are."""
-    env = {
-        "device": device,
-        "cpu": cpu_model(),
-        "torch": torch.__version__,
-        "threads": str(threads),
-        "python": platform.python_version(),
-    }
-    if torch.device(device).type == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
-        env["cuda"] = str(torch.version.cuda)
-    return env
-
-
-def cpu_model() -> str:
-    """`AMD EPYC 7763 64-Core Processor`, from /proc/cpuinfo where there is one."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                return value.strip()
-    return platform.processor() or platform.machine() or "unknown"

@@ -60,7 +60,7 @@ def measure_spec(spec: ModelSpec, root: Path) -> Measurement:
 
 
 def _factory_shapes(spec: ModelSpec) -> list[Shape] | dict[str, Shape]:
-    from pytest_flopguard.measure.runner import make_inputs
+    from pytest_flopguard.measure.factory import make_inputs
 
     args, kwargs = make_inputs(spec.inputs, "cpu")
     if kwargs:

@@ -663,7 +663,7 @@ def test_inputs_that_do_not_fit_the_graph(tmp_path: Path) -> None:
 def test_runner_measures_an_entry_with_an_inputs_factory(tmp_path: Path) -> None:
     from pytest_flopguard.budget.schema import InputsSpec, ModelSpec
     from pytest_flopguard.errors import Location
-    from pytest_flopguard.measure.runner import measure_model
+    from pytest_flopguard.workers.entry import measure_model
 
     conv_graph(tmp_path / "conv.onnx")
     (tmp_path / "make.py").write_text("import torch\n\ndef inputs():\n    return [torch.zeros(1, 8, 10, 10)]\n")
@@ -677,7 +677,7 @@ def test_runner_measures_an_entry_with_an_inputs_factory(tmp_path: Path) -> None
 def test_runner_records_a_refused_file_on_that_model(tmp_path: Path) -> None:
     from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, TensorSpec
     from pytest_flopguard.errors import Location
-    from pytest_flopguard.measure.runner import measure_model
+    from pytest_flopguard.workers.entry import measure_model
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "det.onnx").write_text(LFS_POINTER)
@@ -697,7 +697,7 @@ def test_importing_the_plugin_and_runner_does_not_import_onnx(tmp_path: Path) ->
     import subprocess
     import sys
 
-    code = "import sys, pytest_flopguard.plugin, pytest_flopguard.measure.runner; print('onnx' in sys.modules)"
+    code = "import sys, pytest_flopguard.plugin, pytest_flopguard.workers.entry; print('onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
