@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_flopguard.budget.schema import ModelSpec
 from pytest_flopguard.errors import FlopguardError
@@ -33,14 +33,30 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
     `capture=False` leaves prints alone: a pool worker captures them at the
     file-descriptor level itself (`workers/pool_worker.py`).
     """
-    entry: dict[str, Any] = {"limits": spec.limits, "tolerance": spec.tolerance, "floor": spec.floor}
-    entry |= {"limit_lines": spec.limit_lines, "variant": spec.variant, "accuracy": spec.accuracy}
+    return with_entry(_measured(spec, root, capture), spec)
+
+
+def with_entry(result: ModelResult, spec: ModelSpec) -> ModelResult:
+    """The budget entry on the figures, so two results files alone can be compared; the
+    parent puts its own on a worker's answer (it may have narrowed it: the pre-commit hook)."""
+    return replace(
+        result,
+        limits=spec.limits,
+        tolerance=spec.tolerance,
+        floor=spec.floor,
+        limit_lines=spec.limit_lines,
+        variant=spec.variant,
+        accuracy=spec.accuracy,
+    )
+
+
+def _measured(spec: ModelSpec, root: Path, capture: bool) -> ModelResult:
     if spec.errors:
         first = spec.errors[0]
         info = ErrorInfo(
             "BudgetError", "; ".join(e.message for e in spec.errors), first.code, first.fix, str(first.location)
         )
-        return ModelResult(error=info, **entry)
+        return ModelResult(error=info)
     output = io.StringIO()
     try:
         with _captured(output) if capture else contextlib.nullcontext(), importable(root):
@@ -49,12 +65,12 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
         info = error_info(exc, root)
         if isinstance(exc, FlopguardError) and info.where is None:  # e.g. the factory cannot be imported
             info = replace(info, where=str(spec.location))
-        return ModelResult(error=info, output=_tail(output), **entry)
+        return ModelResult(error=info, output=_tail(output))
     except SystemExit as exc:  # `sys.exit()` in a factory must not end the whole run
         from pytest_flopguard.workers.faults import exited
 
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        return ModelResult(error=exited(code), output=_tail(output), **entry)
+        return ModelResult(error=exited(code), output=_tail(output))
     estimated = _estimates(measurement, spec)
     return ModelResult(
         metrics={**measurement.metrics(), **{f"latency_estimate.{t}": e.seconds for t, e in estimated.items()}},
@@ -66,7 +82,6 @@ def measure_model(spec: ModelSpec, root: Path, capture: bool = True) -> ModelRes
         notes=measurement.notes,
         data_dependent=measurement.data_dependent,
         output=_tail(output),
-        **entry,
     )
 
 

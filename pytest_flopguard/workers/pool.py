@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_flopguard.results import ErrorInfo, ModelResult
 from pytest_flopguard.workers import faults
+from pytest_flopguard.workers.entry import with_entry
 
 if TYPE_CHECKING:
     from pytest_flopguard.budget.schema import ModelSpec
@@ -185,7 +186,7 @@ class Pool:
             return measure_model(spec, budget.parent)
         run_left = self.total - (time.monotonic() - self.started)
         if run_left <= 0:
-            return _with_entry(ModelResult(error=faults.run_timed_out(self.total, started=False)), spec)
+            return with_entry(ModelResult(error=faults.run_timed_out(self.total, started=False)), spec)
         timeout = spec_timeout(spec)
         hit = faults.timed_out(timeout) if timeout <= run_left else faults.run_timed_out(self.total, started=True)
         request: dict[str, Any] = {"budget": str(budget), "model": spec.name}
@@ -200,10 +201,10 @@ class Pool:
                 worker.close()
             self.prestart()  # the next model's worker, warming up while we report this one
             error, output = crash_report(died.error, output, budget.parent)
-            return _with_entry(ModelResult(error=error, output=_tail(output)), spec)
+            return with_entry(ModelResult(error=error, output=_tail(output)), spec)
         from pytest_flopguard.results import model_from_json
 
-        return _with_entry(model_from_json(entry), spec)
+        return with_entry(model_from_json(entry), spec)
 
     def _ask(self, request: dict[str, Any], seconds: float, on_timeout: ErrorInfo) -> dict[str, Any]:
         self.prestart()
@@ -278,16 +279,3 @@ def spec_timeout(spec: ModelSpec) -> float:
     """The model's `timeout:` (its own, else the budget's defaults), else `DEFAULT_TIMEOUT`."""
     value = getattr(spec, "timeout", None)
     return float(value) if value else DEFAULT_TIMEOUT
-
-
-def _with_entry(result: ModelResult, spec: ModelSpec) -> ModelResult:
-    """The parent's budget entry on the figures: the caller may have narrowed it (the pre-commit hook)."""
-    return replace(
-        result,
-        limits=spec.limits,
-        tolerance=spec.tolerance,
-        floor=spec.floor,
-        limit_lines=spec.limit_lines,
-        variant=spec.variant,
-        accuracy=spec.accuracy,
-    )
