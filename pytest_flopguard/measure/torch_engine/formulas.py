@@ -45,10 +45,12 @@ REDUCTIONS (sum, mean, amax, var,   1 per input element
 argmax, cumsum, ...)
 softmax, log_softmax; the softmax   5 per score element: max, subtract, exp,
 inside every attention op           sum, divide
-layer/group norm, batch norm        5 per input element: mean, subtract,
-in training                         variance, scale by 1/std, affine
+layer/group/instance norm, batch    4 per input element: mean, subtract,
+norm on batch statistics            variance, scale by 1/std; 5 with an affine
+                                    step (weight and/or bias)
 batch norm on running stats         2 per input element (folded scale, shift)
-_fused_rms_norm                     4 per input element: square, mean, scale, w
+_fused_rms_norm                     3 per input element: square, mean, scale;
+                                    4 with a weight
 max/avg pooling                     output elements * window size
 adaptive pooling                    1 per input element
 interpolating upsample              taps per output element: linear 2,
