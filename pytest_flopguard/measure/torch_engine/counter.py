@@ -106,11 +106,15 @@ class _Tally:
 
     def record(self, op: Any, args: Any, kwargs: dict[str, Any], out: Any) -> None:
         name = str(op)
-        macs = formulas.evaluate("macs", op, args, kwargs, out)
-        other = formulas.evaluate("flops_other", op, args, kwargs, out)
+        try:
+            macs = formulas.evaluate("macs", op, args, kwargs, out)
+            other = formulas.evaluate("flops_other", op, args, kwargs, out)
+            uncounted = _category(op) == "uncounted"
+        except formulas.NotFromShapes:  # this call's shapes do not fix its count
+            macs, other, uncounted = 0, 0, True
         out = costed_outputs(op, out)
         nbytes = bytes_accessed(op, args, kwargs, out)
-        if _category(op) == "uncounted":
+        if uncounted:
             self.uncounted[name] += 1
         self.ops.setdefault(name, Totals()).add(macs, other, nbytes, calls=1)
         for path in set(self.stack):  # a module twice on the stack counts once
