@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -31,8 +32,10 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.measure.torch_engine import formulas
 from pytest_flopguard.measure.torch_engine.dynamo_shims import no_dynamo_wrapper
+from pytest_flopguard.measure.torch_engine.hybrid import user_line
 from pytest_flopguard.measure.torch_engine.memory import PeakTracker
 from pytest_flopguard.measure.torch_engine.run_context import (
     eval_mode,
@@ -71,6 +74,7 @@ def count_forward(
     >>> count_forward(torch.nn.Linear(512, 1000), (torch.randn(1, 512),)).macs
     512000
     """
+    refuse_nested("the model's inputs", args, kwargs or {})
     tally = _Tally(model)
     # no_grad but never inference mode: there the dispatcher skips the Autograd
     # key and composite ops (aten.linear, aten.matmul) arrive undecomposed.
@@ -202,6 +206,7 @@ class _OpCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch l
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        refuse_nested(func, args, kwargs)
         if _category(func) == "uncounted" and _decomposes(func):
             # A composite op (aten.linear, aten.conv2d) reaches a dispatch mode
             # undecomposed when every tensor is an inference tensor: count its
@@ -232,8 +237,10 @@ class _FusedOps(TorchFunctionMode):
         kwargs = kwargs or {}
         op = _fused_op(func, args)
         if op is not None:
+            refuse_nested(op, args, kwargs)
             return self.tally.run_fused(op, func, args, kwargs)
         if func is F.multi_head_attention_forward:
+            refuse_nested(func.__name__, args, kwargs)
             with _sdpa_counted_in_mha(self.tally):
                 return func(*args, **kwargs)
         return func(*args, **kwargs)
@@ -300,6 +307,34 @@ def _bind(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple
         else:
             break
     return tuple(bound), rest
+
+
+# --- nested tensors ------------------------------------------------------------------
+
+
+def refuse_nested(op: Any, args: Any, kwargs: dict[str, Any]) -> None:
+    """Refuse nested tensors (`torch.nested`) by name, before torch fails obscurely.
+
+    Their shape has a ragged dimension: no formula here can read it, and
+    counting them fails deep inside torch (an AttributeError on a nested int,
+    or attention recursing until RecursionError).
+    """
+    for value in (*args, *kwargs.values()):
+        for t in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(t, torch.Tensor) and t.is_nested:
+                raise _nested_error(str(op), t)
+
+
+def _nested_error(what: str, t: torch.Tensor) -> FlopguardError:
+    layout = "torch.jagged" if t.layout == torch.jagged else "torch.strided"
+    where = user_line(traceback.extract_stack())
+    return FlopguardError(
+        "FG312",
+        f"{what} got a nested tensor (torch.nested, layout={layout}){where and ' at ' + where}; "
+        "flopguard counts dense tensors only",
+        fix="count a padded batch instead (torch.nested.to_padded_tensor(x, 0.0), or dense `inputs:` "
+        "in the budget at the longest length: an upper bound), or one sequence at a time",
+    )
 
 
 # --- classification ---------------------------------------------------------------
