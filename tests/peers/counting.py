@@ -29,6 +29,16 @@ class Call(nn.Module):
         return self.fn(*args)
 
 
+# Ops and figures the peers' tables need to convert: functional residual adds (which
+# module-hook counters do not see) and max pooling (counted per input element by
+# ptflops and calflops, per window element of each output by us).
+RESIDUAL_ADD = "aten.add.Tensor"
+MAXPOOL = "aten.max_pool2d_with_indices.default"
+RESNET_POOL_INPUTS = 64 * 112 * 112  # the stem's 3x3/2 max pool reads 802,816 elements
+# VGG's five 2x2/2 pools read 64*224*224 + 128*112*112 + 256*56*56 + 512*28*28 + 512*14*14
+VGG_POOL_INPUTS = 6_121_472
+
+
 def count(model: nn.Module | Callable[..., Any], *inputs: Any) -> Measurement:
     """Our count of one forward pass of `model(*inputs)`."""
     module = model if isinstance(model, nn.Module) else Call(model)
