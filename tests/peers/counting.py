@@ -37,6 +37,9 @@ MAXPOOL = "aten.max_pool2d_with_indices.default"
 RESNET_POOL_INPUTS = 64 * 112 * 112  # the stem's 3x3/2 max pool reads 802,816 elements
 # VGG's five 2x2/2 pools read 64*224*224 + 128*112*112 + 256*56*56 + 512*28*28 + 512*14*14
 VGG_POOL_INPUTS = 6_121_472
+# SqueezeNet's three 3x3/2 pools (ceil mode). 1_0: 96*109*109 + 256*54*54 + 512*27*27;
+# 1_1: 64*111*111 + 128*55*55 + 256*27*27.
+SQUEEZENET_POOL_INPUTS = {"1_0": 2_260_320, "1_1": 1_362_368}
 
 
 def count(model: nn.Module | Callable[..., Any], *inputs: Any) -> Measurement:

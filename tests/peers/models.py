@@ -1,6 +1,7 @@
 """torchvision's classic ImageNet classifiers, rebuilt layer for layer for the peers' tables
 (torchvision is not a test dependency). Same layers, shapes and parameter counts as
-`torchvision.models.{alexnet, vgg11, vgg16, resnet18, resnet34}`; ResNet-50 is in
+`torchvision.models.{alexnet, vgg11(_bn), vgg16(_bn), resnet18, resnet34, squeezenet1_0,
+squeezenet1_1}`; ResNet-50 is in
 `tests/helpers/paper_models.py`. Build them under `torch.device("meta")`: VGG-16 has
 138M parameters.
 """
@@ -58,7 +59,7 @@ VGG_LAYOUTS = {  # channels of each 3x3 conv; "M" a 2x2 max pool
 
 
 class VGG(nn.Module):
-    def __init__(self, name: str, num_classes: int = 1000) -> None:
+    def __init__(self, name: str, batch_norm: bool = False, num_classes: int = 1000) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -67,7 +68,8 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2, stride=2))
             else:
                 assert isinstance(item, int)
-                layers += [nn.Conv2d(c_in, item, 3, padding=1), nn.ReLU(inplace=True)]
+                norm = [nn.BatchNorm2d(item)] if batch_norm else []
+                layers += [nn.Conv2d(c_in, item, 3, padding=1), *norm, nn.ReLU(inplace=True)]
                 c_in = item
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
@@ -124,3 +126,71 @@ class ResNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         out: torch.Tensor = self.fc(torch.flatten(self.avgpool(x), 1))
         return out
+
+
+class Fire(nn.Module):
+    """SqueezeNet's module: a 1x1 squeeze, then 1x1 and 3x3 expands side by side."""
+
+    def __init__(self, c_in: int, squeeze: int, expand1x1: int, expand3x3: int) -> None:
+        super().__init__()
+        self.squeeze = nn.Conv2d(c_in, squeeze, 1)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze, expand1x1, 1)
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze, expand3x3, 3, padding=1)
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.squeeze_activation(self.squeeze(x))
+        return torch.cat(
+            [self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1
+        )
+
+
+def _pool() -> nn.MaxPool2d:
+    return nn.MaxPool2d(3, stride=2, ceil_mode=True)
+
+
+class SqueezeNet(nn.Module):
+    """Versions 1_0 (7x7/2 stem, 96 channels) and 1_1 (3x3/2 stem, 64 channels, earlier pools)."""
+
+    def __init__(self, version: str, num_classes: int = 1000) -> None:
+        super().__init__()
+        if version == "1_0":
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 96, 7, stride=2),
+                nn.ReLU(inplace=True),
+                _pool(),
+                Fire(96, 16, 64, 64),
+                Fire(128, 16, 64, 64),
+                Fire(128, 32, 128, 128),
+                _pool(),
+                Fire(256, 32, 128, 128),
+                Fire(256, 48, 192, 192),
+                Fire(384, 48, 192, 192),
+                Fire(384, 64, 256, 256),
+                _pool(),
+                Fire(512, 64, 256, 256),
+            )
+        else:
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 64, 3, stride=2),
+                nn.ReLU(inplace=True),
+                _pool(),
+                Fire(64, 16, 64, 64),
+                Fire(128, 16, 64, 64),
+                _pool(),
+                Fire(128, 32, 128, 128),
+                Fire(256, 32, 128, 128),
+                _pool(),
+                Fire(256, 48, 192, 192),
+                Fire(384, 48, 192, 192),
+                Fire(384, 64, 256, 256),
+                Fire(512, 64, 256, 256),
+            )
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5), nn.Conv2d(512, num_classes, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.classifier(self.features(x)), 1)

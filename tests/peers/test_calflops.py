@@ -20,13 +20,14 @@ from tests.peers.counting import (
     MAXPOOL,
     RESIDUAL_ADD,
     RESNET_POOL_INPUTS,
+    SQUEEZENET_POOL_INPUTS,
     VGG_POOL_INPUTS,
     count,
     image,
     meta,
     other_of,
 )
-from tests.peers.models import VGG, AlexNet, ResNet
+from tests.peers.models import VGG, AlexNet, ResNet, SqueezeNet
 
 
 def six_figures(n: int) -> int:
@@ -38,6 +39,10 @@ def six_figures(n: int) -> int:
 TABLE = [
     ("vgg11", lambda: VGG("vgg11"), 132_863_000, 15_239_200_000, 7_609_090_000, VGG_POOL_INPUTS),
     ("vgg16", lambda: VGG("vgg16"), 138_358_000, 30_973_800_000, 15_470_300_000, VGG_POOL_INPUTS),
+    ("vgg11_bn", lambda: VGG("vgg11", batch_norm=True), 132_869_000, 15_254_000_000, 7_609_090_000, VGG_POOL_INPUTS),
+    ("vgg16_bn", lambda: VGG("vgg16", batch_norm=True), 138_366_000, 31_000_900_000, 15_470_300_000, VGG_POOL_INPUTS),
+    ("squeezenet1_0", lambda: SqueezeNet("1_0"), 1_248_420, 1_648_970_000, 818_925_000, SQUEEZENET_POOL_INPUTS["1_0"]),
+    ("squeezenet1_1", lambda: SqueezeNet("1_1"), 1_235_500, 705_014_000, 349_152_000, SQUEEZENET_POOL_INPUTS["1_1"]),
     ("resnet18", lambda: ResNet((2, 2, 2, 2)), 11_689_500, 3_636_250_000, 1_814_070_000, RESNET_POOL_INPUTS),
     ("resnet34", lambda: ResNet((3, 4, 6, 3)), 21_797_700, 7_339_390_000, 3_663_760_000, RESNET_POOL_INPUTS),
     ("resnet50", ResNet50, 25_557_000, 8_211_110_000, 4_089_180_000, RESNET_POOL_INPUTS),

@@ -21,13 +21,14 @@ from tests.peers.counting import (
     MAXPOOL,
     RESIDUAL_ADD,
     RESNET_POOL_INPUTS,
+    SQUEEZENET_POOL_INPUTS,
     VGG_POOL_INPUTS,
     count,
     image,
     meta,
     other_of,
 )
-from tests.peers.models import VGG, AlexNet, ResNet
+from tests.peers.models import VGG, AlexNet, ResNet, SqueezeNet
 
 
 def T(*shape: int) -> torch.Tensor:
@@ -89,6 +90,10 @@ README = [
     ("alexnet", AlexNet, 0.72, 61.1, 64 * 55 * 55 + 192 * 27 * 27 + 256 * 13 * 13),  # pools see 376,832 inputs
     ("vgg11", lambda: VGG("vgg11"), 7.63, 132.86, VGG_POOL_INPUTS),
     ("vgg16", lambda: VGG("vgg16"), 15.5, 138.36, VGG_POOL_INPUTS),
+    ("vgg11_bn", lambda: VGG("vgg11", batch_norm=True), 7.64, 132.87, VGG_POOL_INPUTS),
+    ("vgg16_bn", lambda: VGG("vgg16", batch_norm=True), 15.53, 138.37, VGG_POOL_INPUTS),
+    ("squeezenet1_0", lambda: SqueezeNet("1_0"), 0.83, 1.25, SQUEEZENET_POOL_INPUTS["1_0"]),
+    ("squeezenet1_1", lambda: SqueezeNet("1_1"), 0.36, 1.24, SQUEEZENET_POOL_INPUTS["1_1"]),
     ("resnet18", lambda: ResNet((2, 2, 2, 2)), 1.82, 11.69, RESNET_POOL_INPUTS),
     ("resnet34", lambda: ResNet((3, 4, 6, 3)), 3.68, 21.8, RESNET_POOL_INPUTS),
     ("resnet50", ResNet50, 4.12, 25.56, RESNET_POOL_INPUTS),

@@ -169,3 +169,13 @@ def test_sdpa(seq_k: int, peer_flops: int) -> None:
     # FlopCounterMode live, on meta (where SDPA runs as bmm + softmax + bmm): on CPU
     # tensors torch 2.13 picks the CPU flash kernel, which FlopCounterMode counts as 0.
     assert reference_flops(attend, *(t.to("meta") for t in (q, k, v))) == peer_flops
+
+
+def test_sdpa_forward_and_backward_figures() -> None:
+    # test_sdpa, Lk=256 (Lq=128, b=4, h=8, E=Ev=64): forward and backward 805,306,368 with the
+    # math backend = 3 x forward (a backward matmul per operand of each of the two matmuls),
+    # 939,524,096 with the memory-efficient kernel = 3.5 x forward (its backward recomputes
+    # the scores: one more Q @ K^T). We count forward only: 268,435,456.
+    m = count(F.scaled_dot_product_attention, T(4, 8, 128, 64), T(4, 8, 256, 64), T(4, 8, 256, 64))
+    assert 3 * m.flops == 805_306_368
+    assert 7 * m.flops // 2 == 939_524_096
