@@ -61,22 +61,24 @@ def test_matmul_class(name: str, model: Any, inputs: tuple[torch.Tensor, ...], f
     assert reference_flops(model, *inputs) == 2 * fvcore  # FlopCounterMode, live: 2 per MAC
 
 
-# test_conv: (conv dims, batch, in, out, spatial, kernel, padding, stride, groups, transposed, output_padding)
+# test_conv: (conv dims, batch, in, out, spatial, kernel, padding, stride, groups, transposed,
+# output_padding) and fvcore's ground truth batch * in * out * k^d * S^d / groups, where S is
+# the output side, or the input side when transposed (every input point meets the kernel).
 CONV_CASES = [
-    ("2d", (2, 5, 10, 3, 15, 3, 1, 1, 1, False, 0)),
-    ("2d stride 2", (2, 2, 10, 6, 20, 3, 1, 2, 1, False, 0)),
-    ("group conv", (2, 5, 16, 8, 15, 5, 2, 1, 4, False, 0)),
-    ("groups = out channels", (2, 5, 16, 8, 15, 3, 1, 1, 8, False, 0)),
-    ("1d", (1, 5, 10, 3, 15, 3, 1, 1, 1, False, 0)),
-    ("3d", (3, 5, 10, 3, 15, 3, 1, 1, 1, False, 0)),
-    ("transposed 2d", (2, 5, 10, 3, 15, 3, 1, 1, 1, True, 0)),
-    ("transposed 2d stride 2", (2, 5, 10, 3, 15, 3, 1, 2, 1, True, 0)),
-    ("transposed 2d stride 3, output_padding 2", (2, 5, 10, 3, 15, 3, 1, 3, 1, True, 2)),
+    ("2d", (2, 5, 10, 3, 15, 3, 1, 1, 1, False, 0), 303_750),  # 5*10*3 * 3^2 * 15^2
+    ("2d stride 2", (2, 2, 10, 6, 20, 3, 1, 2, 1, False, 0), 108_000),  # 2*10*6 * 3^2 * 10^2
+    ("group conv", (2, 5, 16, 8, 15, 5, 2, 1, 4, False, 0), 900_000),  # 5*16*8 * 5^2 * 15^2 / 4
+    ("groups = out channels", (2, 5, 16, 8, 15, 3, 1, 1, 8, False, 0), 162_000),  # 5*16*8 * 3^2 * 15^2 / 8
+    ("1d", (1, 5, 10, 3, 15, 3, 1, 1, 1, False, 0), 6_750),  # 5*10*3 * 3 * 15
+    ("3d", (3, 5, 10, 3, 15, 3, 1, 1, 1, False, 0), 13_668_750),  # 5*10*3 * 3^3 * 15^3
+    ("transposed 2d", (2, 5, 10, 3, 15, 3, 1, 1, 1, True, 0), 303_750),  # 5*10*3 * 3^2 * 15^2 (input side)
+    ("transposed 2d stride 2", (2, 5, 10, 3, 15, 3, 1, 2, 1, True, 0), 303_750),
+    ("transposed 2d stride 3, output_padding 2", (2, 5, 10, 3, 15, 3, 1, 3, 1, True, 2), 303_750),
 ]
 
 
-@pytest.mark.parametrize(("name", "config"), CONV_CASES, ids=[c[0] for c in CONV_CASES])
-def test_conv(name: str, config: tuple[Any, ...]) -> None:
+@pytest.mark.parametrize(("name", "config", "fvcore"), CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_conv(name: str, config: tuple[Any, ...], fvcore: int) -> None:
     dims, batch, c_in, c_out, spatial, k, pad, stride, groups, transposed, out_pad = config
     layers = (
         (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -86,13 +88,9 @@ def test_conv(name: str, config: tuple[Any, ...]) -> None:
     extra = {"output_padding": out_pad} if transposed else {}
     conv = layers[dims - 1](c_in, c_out, k, stride, pad, groups=groups, **extra)
     x = T(batch, c_in, *[spatial] * dims)
-    # fvcore's ground truth: batch * in * out * k^d * S^d / groups, S the input side when
-    # transposed (every input point meets the kernel), else the output side.
-    side = spatial if transposed else (spatial + 2 * pad - k) // stride + 1
-    fvcore = batch * c_in * c_out * k**dims * side**dims // groups
     m = count(conv, x)
     assert m.macs == fvcore
-    assert other_of(m, "aten.convolution.default") == m.flops_other  # the bias: ours, in flops_other
+    assert m.flops_other == other_of(m, "aten.convolution.default") == conv(x).numel()  # the bias adds, apart
 
 
 # --- normalisation, pooling, upsampling: per-element conventions ----------------------
