@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -32,11 +31,10 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.measure.torch_engine import formulas
 from pytest_flopguard.measure.torch_engine.dynamo_shims import no_dynamo_wrapper
-from pytest_flopguard.measure.torch_engine.hybrid import user_line
 from pytest_flopguard.measure.torch_engine.memory import PeakTracker
+from pytest_flopguard.measure.torch_engine.nested import refuse_nested
 from pytest_flopguard.measure.torch_engine.run_context import (
     eval_mode,
     execution,
@@ -307,34 +305,6 @@ def _bind(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple
         else:
             break
     return tuple(bound), rest
-
-
-# --- nested tensors ------------------------------------------------------------------
-
-
-def refuse_nested(op: Any, args: Any, kwargs: dict[str, Any]) -> None:
-    """Refuse nested tensors (`torch.nested`) by name, before torch fails obscurely.
-
-    Their shape has a ragged dimension: no formula here can read it, and
-    counting them fails deep inside torch (an AttributeError on a nested int,
-    or attention recursing until RecursionError).
-    """
-    for value in (*args, *kwargs.values()):
-        for t in value if isinstance(value, (list, tuple)) else (value,):
-            if isinstance(t, torch.Tensor) and t.is_nested:
-                raise _nested_error(str(op), t)
-
-
-def _nested_error(what: str, t: torch.Tensor) -> FlopguardError:
-    layout = "torch.jagged" if t.layout == torch.jagged else "torch.strided"
-    where = user_line(traceback.extract_stack())
-    return FlopguardError(
-        "FG312",
-        f"{what} got a nested tensor (torch.nested, layout={layout}){where and ' at ' + where}; "
-        "flopguard counts dense tensors only",
-        fix="count a padded batch instead (torch.nested.to_padded_tensor(x, 0.0), or dense `inputs:` "
-        "in the budget at the longest length: an upper bound), or one sequence at a time",
-    )
 
 
 # --- classification ---------------------------------------------------------------
