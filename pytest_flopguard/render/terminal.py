@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pytest_flopguard.budget.units import format_bytes, format_count, format_delta
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, Verdict
+from pytest_flopguard.measure.types import FLOP_CONVENTION
 from pytest_flopguard.render import cells
 from pytest_flopguard.render.details import error_details
 from pytest_flopguard.results import ModelResult
@@ -143,4 +144,12 @@ def render_modules(name: str, result: ModelResult) -> list[str]:
     lines = _aligned(rows)
     if result.uncounted_ops:
         lines.append("uncounted ops: " + ", ".join(f"{op} x{n}" for op, n in sorted(result.uncounted_ops.items())))
-    return lines
+    return [*lines, *_CONVENTION_LINES]
+
+
+# What the columns count, and where a user comparing with another counter finds why they differ.
+_CONVENTION_LINES = (
+    f"convention: {FLOP_CONVENTION}",
+    "per op family, and how it maps to fvcore, ptflops, thop, calflops and FlopCounterMode "
+    "(bias adds and pooling in flops_other, 2 FLOPs per MAC): docs/conventions.md in pytest-flopguard",
+)

@@ -79,6 +79,11 @@ def test_explain_prints_module_tree(example_copy: Path) -> None:
     assert lines[0].split() == ["module", "type", "calls", "params", "MACs", "FLOPs", "flops_other", "bytes"]
     assert lines[1].split()[:2] == ["classifier", "Classifier"]
     assert any(line.split()[:2] == ["conv1", "Conv2d"] for line in lines)
+    # The convention, and where the mapping to other counters is written down.
+    assert lines[-2].startswith("convention: flops = 2 x macs of matmul-class ops")
+    assert lines[-1].endswith(
+        "FlopCounterMode (bias adds and pooling in flops_other, 2 FLOPs per MAC): docs/conventions.md in pytest-flopguard"
+    )
 
 
 def test_unknown_model_and_missing_budget_exit_2(tmp_path: Path, example_copy: Path) -> None:

@@ -34,6 +34,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from pytest_flopguard.measure.torch_engine import formulas
 from pytest_flopguard.measure.torch_engine.dynamo_shims import no_dynamo_wrapper
 from pytest_flopguard.measure.torch_engine.memory import PeakTracker
+from pytest_flopguard.measure.torch_engine.nested import refuse_nested
 from pytest_flopguard.measure.torch_engine.run_context import (
     eval_mode,
     execution,
@@ -71,6 +72,7 @@ def count_forward(
     >>> count_forward(torch.nn.Linear(512, 1000), (torch.randn(1, 512),)).macs
     512000
     """
+    refuse_nested("the model's inputs", args, kwargs or {})
     tally = _Tally(model)
     # no_grad but never inference mode: there the dispatcher skips the Autograd
     # key and composite ops (aten.linear, aten.matmul) arrive undecomposed.
@@ -106,11 +108,15 @@ class _Tally:
 
     def record(self, op: Any, args: Any, kwargs: dict[str, Any], out: Any) -> None:
         name = str(op)
-        macs = formulas.evaluate("macs", op, args, kwargs, out)
-        other = formulas.evaluate("flops_other", op, args, kwargs, out)
+        try:
+            macs = formulas.evaluate("macs", op, args, kwargs, out)
+            other = formulas.evaluate("flops_other", op, args, kwargs, out)
+            uncounted = _category(op) == "uncounted"
+        except formulas.NotFromShapes:  # this call's shapes do not fix its count
+            macs, other, uncounted = 0, 0, True
         out = costed_outputs(op, out)
         nbytes = bytes_accessed(op, args, kwargs, out)
-        if _category(op) == "uncounted":
+        if uncounted:
             self.uncounted[name] += 1
         self.ops.setdefault(name, Totals()).add(macs, other, nbytes, calls=1)
         for path in set(self.stack):  # a module twice on the stack counts once
@@ -198,6 +204,7 @@ class _OpCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch l
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        refuse_nested(func, args, kwargs)
         if _category(func) == "uncounted" and _decomposes(func):
             # A composite op (aten.linear, aten.conv2d) reaches a dispatch mode
             # undecomposed when every tensor is an inference tensor: count its
@@ -228,8 +235,10 @@ class _FusedOps(TorchFunctionMode):
         kwargs = kwargs or {}
         op = _fused_op(func, args)
         if op is not None:
+            refuse_nested(op, args, kwargs)
             return self.tally.run_fused(op, func, args, kwargs)
         if func is F.multi_head_attention_forward:
+            refuse_nested(func.__name__, args, kwargs)
             with _sdpa_counted_in_mha(self.tally):
                 return func(*args, **kwargs)
         return func(*args, **kwargs)

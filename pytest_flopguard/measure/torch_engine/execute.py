@@ -67,6 +67,8 @@ def count_model(build: Build, make_inputs: MakeInputs, build_on: str = "meta", u
             args, kwargs = _inputs(make_inputs, model)
             try:
                 return _with_assumptions(count_forward(model, args, kwargs, below=session.running), session)
+            except FlopguardError:
+                raise  # refused (nested tensors): a real run would refuse it too
             except Exception as exc:  # the model's code needs real weights: see below
                 reason = f"hybrid execution failed ({type(exc).__name__}: {_first_line(exc)})"
                 # What read a weight-derived value decides the count: say so (`data_dependent`).

@@ -27,6 +27,9 @@ convolution family                  N * prod(out spatial) * prod(w); transposed:
 SDPA family (function-level sdpa,   batch*q_heads * Lq * Lk * (E + Ev): full
 flash/efficient/cudnn, flash for    attention, no causal discount; GQA/MQA use
 cpu, fused overrideable)            the query heads (K/V heads are broadcast)
+_flash_attention_forward,           the same, read from [batch, L, heads, E];
+_efficient_attention_forward        packed variable-length calls (cum_seq given)
+                                    are uncounted: their work is in the values
 _native_multi_head_attention        q/k/v in-projections + attention + out-proj
 _transformer_encoder_layer_fwd      the above + the two FFN linears
 lstm/gru/rnn_tanh/rnn_relu          rows * sum(numel of the weight matrices),
@@ -45,10 +48,12 @@ REDUCTIONS (sum, mean, amax, var,   1 per input element
 argmax, cumsum, ...)
 softmax, log_softmax; the softmax   5 per score element: max, subtract, exp,
 inside every attention op           sum, divide
-layer/group norm, batch norm        5 per input element: mean, subtract,
-in training                         variance, scale by 1/std, affine
+layer/group/instance norm, batch    4 per input element: mean, subtract,
+norm on batch statistics            variance, scale by 1/std; 5 with an affine
+                                    step (weight and/or bias)
 batch norm on running stats         2 per input element (folded scale, shift)
-_fused_rms_norm                     4 per input element: square, mean, scale, w
+_fused_rms_norm                     3 per input element: square, mean, scale;
+                                    4 with a weight
 max/avg pooling                     output elements * window size
 adaptive pooling                    1 per input element
 interpolating upsample              taps per output element: linear 2,
@@ -69,13 +74,23 @@ import torch
 # The formula families register themselves on import.
 from pytest_flopguard.measure.torch_engine import formulas_matmul, formulas_other  # noqa: F401
 from pytest_flopguard.measure.torch_engine.formulas_other import ELEMENTWISE, REDUCTIONS
-from pytest_flopguard.measure.torch_engine.registry import REGISTRY, Category, Formula, Kind, Shape, formula, lookup
+from pytest_flopguard.measure.torch_engine.registry import (
+    REGISTRY,
+    Category,
+    Formula,
+    Kind,
+    NotFromShapes,
+    Shape,
+    formula,
+    lookup,
+)
 
 __all__ = [
     "ELEMENTWISE",
     "FREE",
     "REDUCTIONS",
     "Formula",
+    "NotFromShapes",
     "Shape",
     "classify",
     "counted_ops",

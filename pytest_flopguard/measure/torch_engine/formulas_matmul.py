@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_flopguard.measure.torch_engine.registry import Formula, Shape, aten, first_shape, formula, numel, ops
+from pytest_flopguard.measure.torch_engine.registry import (
+    Formula,
+    NotFromShapes,
+    Shape,
+    aten,
+    first_shape,
+    formula,
+    numel,
+    ops,
+)
 
 # --- matmul class: macs ------------------------------------------------------------
 
@@ -102,6 +111,42 @@ def _sdpa(q: Shape, k: Shape, v: Shape, *_: Any, out_shape: Any, **__: Any) -> i
 @formula(*_SDPA_OPS, kind="flops_other")
 def _sdpa_softmax(q: Shape, k: Shape, v: Shape, *_: Any, out_shape: Any, **__: Any) -> int:
     return 5 * _score_elements(q, k)
+
+
+# The flash and memory-efficient kernels called directly take [batch, seq, heads,
+# dim], not SDPA's [batch, heads, seq, dim]; same convention otherwise.
+# (FlopCounterMode reads both as [batch, heads, seq, dim]: on self-attention its
+# figure is heads/seq of the work, 16x low with 4 heads over 64 positions.)
+def _bshd_scores(q: Shape, k: Shape, cum_seq_q: Any) -> int:
+    if cum_seq_q is not None:  # packed sequences: [total, heads, dim] with offsets
+        raise NotFromShapes("variable-length attention: the work depends on the cum_seq values")
+    return q[0] * q[2] * q[1] * k[1]  # batch * q_heads * Lq * Lk
+
+
+@formula(*ops(["_flash_attention_forward"]))
+def _flash_forward(q: Shape, k: Shape, v: Shape, cum_seq_q: Any = None, *_: Any, out_shape: Any, **__: Any) -> int:
+    return _bshd_scores(q, k, cum_seq_q) * (q[-1] + v[-1])
+
+
+@formula(*ops(["_flash_attention_forward"]), kind="flops_other")
+def _flash_forward_softmax(
+    q: Shape, k: Shape, v: Shape, cum_seq_q: Any = None, *_: Any, out_shape: Any, **__: Any
+) -> int:
+    return 5 * _bshd_scores(q, k, cum_seq_q)
+
+
+@formula(*ops(["_efficient_attention_forward"]))
+def _efficient_forward(
+    q: Shape, k: Shape, v: Shape, _bias: Any = None, cu_seqlens_q: Any = None, *_: Any, out_shape: Any, **__: Any
+) -> int:
+    return _bshd_scores(q, k, cu_seqlens_q) * (q[-1] + v[-1])
+
+
+@formula(*ops(["_efficient_attention_forward"]), kind="flops_other")
+def _efficient_forward_softmax(
+    q: Shape, k: Shape, v: Shape, _bias: Any = None, cu_seqlens_q: Any = None, *_: Any, out_shape: Any, **__: Any
+) -> int:
+    return 5 * _bshd_scores(q, k, cu_seqlens_q)
 
 
 def _mha(q: Shape, k: Shape, embed_dim: int, heads: int) -> tuple[int, int]:

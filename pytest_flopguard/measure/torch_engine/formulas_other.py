@@ -70,26 +70,39 @@ def _softmax(x: Shape, *_: Any, out_shape: Any, **__: Any) -> int:
     return 5 * numel(x)  # max, subtract, exp, sum, divide
 
 
-@formula(*ops(["native_layer_norm", "native_group_norm"]), kind="flops_other")
-def _norm(x: Shape, *_: Any, out_shape: Any, **__: Any) -> int:
-    return 5 * numel(x)  # mean, subtract, variance, scale by 1/std, affine
+def _normalised(x: Shape, weight: Any, bias: Any) -> int:
+    # Per element: mean, subtract it, variance, scale by 1/std (4), plus the
+    # affine step (x * w + b, one fused multiply-add) only when there is one.
+    affine = weight is not None or bias is not None
+    return (5 if affine else 4) * numel(x)
+
+
+@formula(*ops(["native_layer_norm"]), kind="flops_other")
+def _layer_norm(x: Shape, _shape: Any, weight: Any = None, bias: Any = None, *_: Any, out_shape: Any, **__: Any) -> int:
+    return _normalised(x, weight, bias)
+
+
+@formula(*ops(["native_group_norm"]), kind="flops_other")
+def _group_norm(x: Shape, weight: Any = None, bias: Any = None, *_: Any, out_shape: Any, **__: Any) -> int:
+    return _normalised(x, weight, bias)
 
 
 @formula(*ops(["native_batch_norm", "_native_batch_norm_legit"]), kind="flops_other")
-def _batch_norm(x: Shape, *args: Any, out_shape: Any, **_: Any) -> int:
-    # `training` is the first bool argument in every overload.
+def _batch_norm(x: Shape, weight: Any = None, bias: Any = None, *args: Any, out_shape: Any, **_: Any) -> int:
+    # `training` (batch statistics, as InstanceNorm always uses) is the first
+    # bool argument in every overload.
     training = next((a for a in args if isinstance(a, bool)), True)
-    return (5 if training else 2) * numel(x)
+    return _normalised(x, weight, bias) if training else 2 * numel(x)
 
 
 @formula(*ops(["_native_batch_norm_legit_no_training"]), kind="flops_other")
 def _batch_norm_eval(x: Shape, *_: Any, out_shape: Any, **__: Any) -> int:
-    return 2 * numel(x)  # running stats fold into one scale and one shift
+    return 2 * numel(x)  # running stats fold into one scale and one shift, affine or not
 
 
 @formula(*ops(["_fused_rms_norm"]), kind="flops_other")
-def _rms_norm(x: Shape, *_: Any, out_shape: Any, **__: Any) -> int:
-    return 4 * numel(x)  # square, mean, scale by 1/rms, weight
+def _rms_norm(x: Shape, _shape: Any, weight: Any = None, *_: Any, out_shape: Any, **__: Any) -> int:
+    return (4 if weight is not None else 3) * numel(x)  # square, mean, scale by 1/rms[, weight]
 
 
 def _pool(dims: int) -> Formula:

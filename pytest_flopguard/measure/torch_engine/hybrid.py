@@ -10,7 +10,8 @@ on all of these. Two modes make them work (see docs/hybrid-execution.md):
    argument runs for real on the CPU — it only touches input-derived data,
    which is small; an op with any meta argument runs on meta, its real
    arguments converted to meta first. `.item()` of a meta value raises
-   `WeightValueNeeded`, naming the model's source line.
+   `WeightValueNeeded`, naming the model's source line. A kernel with no CPU
+   implementation (flash attention called directly) runs on meta too.
 2. `FactoriesOnCpu` (Python level): a tensor factory or `.to()` call that
    targets meta while none of its arguments is meta is redirected to the
    CPU, so `torch.arange(n, device=w.device)` and `ids.to(w.device)` stay
@@ -140,7 +141,7 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
-        if not any(self._is_meta(t) for t in tensors):
+        if not any(self._is_meta(t) for t in tensors) and not _cuda_only_on_cpu(func, tensors):
             return func(*args, **kwargs)
         if _name(func) in VALUE_OPS:
             return self._assume(func, _name(func))(*args, **kwargs)
@@ -192,6 +193,20 @@ def _name(func: Any) -> str:
     """`aten::nonzero`, `aten::repeat_interleave.Tensor`: the op as VALUE_OPS names it."""
     name = func.name() if hasattr(func, "name") else str(func)
     return name.removesuffix(".default")
+
+
+_CPU_KERNEL: dict[Any, bool] = {}
+
+
+def _cuda_only_on_cpu(func: Any, tensors: list[torch.Tensor]) -> bool:
+    """A kernel with no CPU implementation (flash and memory-efficient attention
+    called directly) on CPU tensors: it runs on meta, for its output shapes."""
+    if not tensors or any(t.device.type != "cpu" for t in tensors):
+        return False
+    if func not in _CPU_KERNEL:
+        name = getattr(func, "name", None)
+        _CPU_KERNEL[func] = name is None or torch._C._dispatch_has_computed_kernel_for_dispatch_key(name(), "CPU")
+    return not _CPU_KERNEL[func]
 
 
 def _written_real(func: Any, args: Any, kwargs: dict[str, Any]) -> list[torch.Tensor]:

@@ -28,6 +28,12 @@ REGISTRY: dict[Kind, dict[OpOverloadPacket | OpOverload, Formula]] = {
 }
 
 
+class NotFromShapes(Exception):
+    """Raised by a formula when this call's count is not fixed by its shapes
+    (variable-length attention: the sequence lengths are tensor values). The
+    counter reports such a call as uncounted, by name, instead of guessing."""
+
+
 def formula(*targets: OpOverloadPacket | OpOverload, kind: Kind = "macs") -> Callable[[_F], _F]:
     """Register ``fn`` as the ``kind`` formula of each target; refuses duplicates.
 

@@ -225,6 +225,24 @@ def test_uncounted_ops_are_reported_by_name(device: str) -> None:
     assert m.ops["flopguard_test.mystery.default"].calls == 1
 
 
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_profiler_markers_are_free(device: str) -> None:
+    # record_function (user code, nn.DataParallel) emits profiler._record_function_* ops: no arithmetic.
+    class Marked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 3, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.profiler.record_function("block"):
+                out: torch.Tensor = self.lin(x)
+            return out
+
+    m = count_forward(Marked().to(device), (torch.randn(2, 4, device=device),))
+    assert any(op.startswith("profiler._record_function") for op in m.ops)
+    assert (m.uncounted_ops, m.macs) == ({}, 2 * 4 * 3)
+
+
 def test_input_derived_value_runs_hybrid() -> None:
     """`.item()` on an input-derived value works without real weights."""
 
