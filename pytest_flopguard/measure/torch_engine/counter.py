@@ -8,7 +8,7 @@ Two modes run together:
 * a ``TorchFunctionMode`` catches scaled-dot-product attention and the RNN
   family (``torch.lstm``/``gru``/``rnn_tanh``/``rnn_relu``) before they pick a
   kernel, counts each as ONE op and hides its internals from the dispatch
-  counter. On meta SDPA decomposes into bmm + softmax while on CPU it is one
+  counter (``fused.py``). On meta SDPA decomposes into bmm + softmax while on CPU it is one
   flash kernel (and LSTM is ``mkldnn_rnn_layer`` on CPU, addmm steps on meta):
   without this the counts would depend on the device.
 
@@ -27,12 +27,11 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pytest_flopguard.measure.torch_engine import formulas
 from pytest_flopguard.measure.torch_engine.dynamo_shims import no_dynamo_wrapper
+from pytest_flopguard.measure.torch_engine.fused import SDPA, FusedOps, bind, laid_out_like
 from pytest_flopguard.measure.torch_engine.memory import PeakTracker
 from pytest_flopguard.measure.torch_engine.nested import refuse_nested
 from pytest_flopguard.measure.torch_engine.run_context import (
@@ -47,9 +46,6 @@ from pytest_flopguard.measure.types import Measurement, ModuleStats, OpCost, Tot
 
 aten = torch.ops.aten
 
-_SDPA = aten.scaled_dot_product_attention.default
-_SDPA_FUNC = torch._C._nn.scaled_dot_product_attention  # what F.scaled_dot_product_attention is
-_RNN_FUNCS = ((torch.lstm, "lstm"), (torch.gru, "gru"), (torch.rnn_tanh, "rnn_tanh"), (torch.rnn_relu, "rnn_relu"))
 
 
 def count_forward(
@@ -85,7 +81,7 @@ def count_forward(
         _module_hooks(model, tally),
     ):
         tally.peak.pin([*model_tensors(model), *tensors((args, kwargs))])
-        with below(), _OpCounter(tally), _FusedOps(tally):
+        with below(), _OpCounter(tally), FusedOps(tally):
             out = model(*args, **(kwargs or {}))
         tally.peak.finish(tensors(out))
     return tally.measurement(model, execution(model, (args, kwargs)))
@@ -129,12 +125,12 @@ class _Tally:
         """Run ``func`` with dispatch counting off and count it as the one op ``op``."""
         if self.suppressed:
             return func(*args, **kwargs)
-        bound_args, bound_kwargs = _bind(op, args, kwargs)
+        bound_args, bound_kwargs = bind(op, args, kwargs)
         self.suppressed += 1
         try:
             out = func(*args, **kwargs)
-            if op is _SDPA:
-                out = _laid_out_like(out, bound_args[0])
+            if op is SDPA:
+                out = laid_out_like(out, bound_args[0])
         finally:
             self.suppressed -= 1
         self.record(op, bound_args, bound_kwargs, out)
@@ -222,89 +218,6 @@ class _OpCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch l
 def _decomposes(func: Any) -> bool:
     has_kernel = getattr(func, "has_kernel_for_dispatch_key", None)
     return bool(has_kernel and has_kernel(torch._C.DispatchKey.CompositeImplicitAutograd))
-
-
-class _FusedOps(TorchFunctionMode):
-    """Counts attention and RNN layers once, before they choose a device kernel."""
-
-    def __init__(self, tally: _Tally) -> None:
-        super().__init__()
-        self.tally = tally
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        op = _fused_op(func, args)
-        if op is not None:
-            refuse_nested(op, args, kwargs)
-            return self.tally.run_fused(op, func, args, kwargs)
-        if func is F.multi_head_attention_forward:
-            refuse_nested(func.__name__, args, kwargs)
-            with _sdpa_counted_in_mha(self.tally):
-                return func(*args, **kwargs)
-        return func(*args, **kwargs)
-
-
-def _fused_op(func: Any, args: tuple[Any, ...]) -> Any:
-    """The aten overload a function-level call stands for, or None."""
-    if func is _SDPA_FUNC:
-        return _SDPA
-    for rnn_func, name in _RNN_FUNCS:
-        if func is rnn_func:
-            packed = len(args) > 3 and isinstance(args[3], (list, tuple))  # .data: batch_sizes shifts params
-            return getattr(getattr(aten, name), "data" if packed else "input")
-    return None
-
-
-@contextlib.contextmanager
-def _sdpa_counted_in_mha(tally: _Tally) -> Iterator[None]:
-    """Route the SDPA call inside ``F.multi_head_attention_forward`` through the counter.
-
-    That function is Python code behind a ``has_torch_function`` guard: a
-    torch-function mode sees the call but not the calls in its body, so the
-    SDPA there would reach dispatch level (device-dependent). The body looks
-    up the module global ``scaled_dot_product_attention``; we swap it for the
-    duration of the call.
-    """
-
-    original = F.scaled_dot_product_attention
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        return tally.run_fused(_SDPA, original, args, kwargs)
-
-    setattr(F, "scaled_dot_product_attention", counted)  # noqa: B010 - mypy refuses a plain assignment
-    try:
-        yield
-    finally:
-        setattr(F, "scaled_dot_product_attention", original)  # noqa: B010
-
-
-def _laid_out_like(out: Any, query: Any) -> Any:
-    """SDPA's output with the query's memory layout, whatever kernel produced it.
-
-    CPU flash attention lays its output out like the query; the math path on
-    meta returns it contiguous. A later ``.contiguous()`` then copies on one
-    device and not the other, so we fix one layout: the fused kernels'.
-    """
-    if not isinstance(out, torch.Tensor) or not isinstance(query, torch.Tensor) or out.dim() != query.dim():
-        return out
-    order = sorted(range(query.dim()), key=lambda d: (-query.stride()[d], d))  # outermost first
-    inverse = sorted(range(len(order)), key=order.__getitem__)
-    return out.permute(order).contiguous().permute(inverse)
-
-
-def _bind(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Move keyword arguments of a function-level call into the aten schema's positions."""
-    if not kwargs:
-        return tuple(args), {}
-    bound, rest = list(args), dict(kwargs)
-    for arg in [a for a in op._schema.arguments if not a.kwarg_only][len(bound) :]:
-        if arg.name in rest:
-            bound.append(rest.pop(arg.name))
-        elif arg.has_default_value():
-            bound.append(arg.default_value)
-        else:
-            break
-    return tuple(bound), rest
 
 
 # --- classification ---------------------------------------------------------------

@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from pytest_flopguard.measure.torch_engine.dynamo_shims import no_dynamo_wrapper
+from pytest_flopguard.measure.torch_engine.meta_kernels import META_SHAPES, cuda_only_on_cpu
 
 MAX_REAL_FACTORY = 2**24  # elements; bigger input-derived factories stay on meta
 META = torch.device("meta")
@@ -141,7 +142,7 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
-        if not any(self._is_meta(t) for t in tensors) and not _cuda_only_on_cpu(func, tensors):
+        if not any(self._is_meta(t) for t in tensors) and not cuda_only_on_cpu(func, tensors):
             return func(*args, **kwargs)
         if _name(func) in VALUE_OPS:
             return self._assume(func, _name(func))(*args, **kwargs)
@@ -149,7 +150,7 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
             args = (args[0], self._mask_indices(func, args[1]), *args[2:])
         written = _written_real(func, args, kwargs)
         args, kwargs = tree_map(self._to_meta, (args, kwargs))
-        out = _META_SHAPES.get(func, func)(*args, **kwargs)
+        out = META_SHAPES.get(func, func)(*args, **kwargs)
         for t in written:  # a real tensor cannot take meta data: it is meta from now on
             self.tainted.add(StorageWeakRef(t.untyped_storage()))  # type: ignore[no-untyped-call]
         if len(written) == 1 and isinstance(out, torch.Tensor):
@@ -193,20 +194,6 @@ def _name(func: Any) -> str:
     """`aten::nonzero`, `aten::repeat_interleave.Tensor`: the op as VALUE_OPS names it."""
     name = func.name() if hasattr(func, "name") else str(func)
     return name.removesuffix(".default")
-
-
-_CPU_KERNEL: dict[Any, bool] = {}
-
-
-def _cuda_only_on_cpu(func: Any, tensors: list[torch.Tensor]) -> bool:
-    """A kernel with no CPU implementation (flash and memory-efficient attention
-    called directly) on CPU tensors: it runs on meta, for its output shapes."""
-    if not tensors or any(t.device.type != "cpu" for t in tensors):
-        return False
-    if func not in _CPU_KERNEL:
-        name = getattr(func, "name", None)
-        _CPU_KERNEL[func] = name is None or torch._C._dispatch_has_computed_kernel_for_dispatch_key(name(), "CPU")
-    return not _CPU_KERNEL[func]
 
 
 def _written_real(func: Any, args: Any, kwargs: dict[str, Any]) -> list[torch.Tensor]:
@@ -297,34 +284,3 @@ def _short(filename: str) -> str:
     with contextlib.suppress(ValueError):
         return str(Path(filename).relative_to(Path.cwd()))
     return filename
-
-
-# --- meta kernels stricter than the CPU's ----------------------------------------------
-
-
-def _grouped_mm(
-    a: torch.Tensor, b: torch.Tensor, offs: torch.Tensor | None = None, bias: Any = None, out_dtype: Any = None
-) -> torch.Tensor:
-    """`aten._grouped_mm`'s output from shapes alone.
-
-    Its meta kernel accepts only bfloat16/float16 (CUDA's kernel), while the
-    CPU kernel takes float32 too, so a float32 MoE would fail on meta. The
-    output shapes are those of torch's own meta function (2d x 3d: the MoE
-    case, [tokens, N]). Expert cost does not depend on routing: every token
-    meets its top-k experts, whatever they are.
-    """
-    groups = offs.shape[0] if offs is not None else 0
-    if a.dim() == 2 and b.dim() == 2:
-        shape = [groups, a.shape[0], b.shape[1]]
-    elif a.dim() == 2:
-        shape = [a.shape[0], b.shape[-1]]
-    elif b.dim() == 2:
-        shape = [a.shape[1], b.shape[1]]
-    else:
-        shape = [a.shape[0], a.shape[1], b.shape[-1]]
-    return torch.empty(shape, dtype=out_dtype or a.dtype, device=META)
-
-
-_META_SHAPES: dict[Any, Any] = {}
-if hasattr(aten, "_grouped_mm"):  # torch >= 2.8
-    _META_SHAPES[aten._grouped_mm.default] = _grouped_mm
