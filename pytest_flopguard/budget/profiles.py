@@ -11,7 +11,7 @@ models:
       latency: {cpu: 25ms, cuda: 2ms}
       latency_estimate: {jetson-orin-nano: 4ms, my-npu: 2ms}
 ```
-`fp16` defaults to `fp32`, `int8` to `fp16`. Called by `loader.py`, which
+`fp16` defaults to `fp32`, `int8` to `fp16`. Called by `loader.py` and `entries.py`, which
 owns the walk over the YAML nodes.
 """
 

@@ -1,6 +1,6 @@
 """The budget as frozen data: what `flopguard.yaml` says, validated.
 
-Only `loader.py` knows the file format; everything downstream reads these
+Only `loader.py` and `entries.py` know the file format; everything downstream reads these
 types. Limits and tolerances are flat mappings keyed by metric key
 (`flops`, `latency.cpu`, `latency_estimate.jetson-orin-nano`).
 """

@@ -23,7 +23,7 @@ expands to the entries `detector[640-fp32]`, `detector[640-bf16]`,
 `detector[1280-fp32]`, `detector[1280-bf16]` and `classifier[224-b1]`, ...,
 `classifier[448-b8]`: each is measured, gated, reported and selected (`-k 640`)
 like any other model. An error anywhere in an entry keeps it one unexpanded
-entry that carries the errors. Called by `loader.py`, which owns the walk.
+entry that carries the errors. Called by `entries.py`, which reads the entry.
 """
 
 from __future__ import annotations
