@@ -12,7 +12,7 @@ models:
       latency_estimate: {jetson-orin-nano: 4ms, my-npu: 2ms}
 ```
 `fp16` defaults to `fp32`, `int8` to `fp16`. Called by `loader.py` and `entries.py`, which
-owns the walk over the YAML nodes.
+own the walk over the YAML nodes.
 """
 
 from __future__ import annotations

@@ -30,30 +30,27 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from pytest_flopguard.budget.devices import DeviceProfile
-from pytest_flopguard.budget.nodes import Ctx, mapping
+from pytest_flopguard.budget.nodes import Ctx
+from pytest_flopguard.budget.per_variant import parse_per_variant, with_settings
 from pytest_flopguard.budget.schema import InputsSpec, ModelSpec, Variant
 from pytest_flopguard.budget.units import format_resolution
+from pytest_flopguard.budget.variant_checks import check_applies, is_image, tensors
 from pytest_flopguard.budget.variant_parse import (
-    PER_VARIANT_KEYS,
     SHORT_DTYPES,
     Matrix,
     Overrides,
     all_variants_give_inputs,
-    check_applies,
-    is_image,
     items,
-    overrides,
     parse,
-    tensors,
 )
-from pytest_flopguard.errors import Location, did_you_mean
+from pytest_flopguard.errors import Location
 
 __all__ = ["all_variants_give_inputs", "expand"]
 
@@ -103,10 +100,12 @@ def expand(ctx: Ctx, spec: ModelSpec, node: yaml.Node, known: Mapping[str, Devic
         return [dataclasses.replace(spec, inputs=_converted(spec.inputs, matrix.dtype))]
     specs = [_variant(spec, combo) for combo in combos]
     _check_unique(ctx, specs, node, path)
-    settings = _per_variant(ctx, fields.get("per_variant"), f"{path}.per_variant", combos, known, spec.device)
+    settings = parse_per_variant(
+        ctx, fields.get("per_variant"), f"{path}.per_variant", [c.parts for c in combos], known, spec.device
+    )
     if ctx.errors[before:]:
         return [dataclasses.replace(spec, errors=tuple(ctx.errors[before:]))]
-    return [_with_settings(s, settings, combo.parts) for s, combo in zip(specs, combos, strict=True)]
+    return [with_settings(s, settings, combo.parts) for s, combo in zip(specs, combos, strict=True)]
 
 
 def _check_unique(ctx: Ctx, specs: list[ModelSpec], node: yaml.Node, path: str) -> None:
@@ -218,94 +217,3 @@ def _image_size(inputs: InputsSpec) -> tuple[int, int] | None:
 def _first_dim(inputs: InputsSpec) -> int | None:
     first = next((t for t in tensors(inputs) if t.shape), None)
     return first.shape[0] if first is not None else None
-
-
-# --- per_variant ----------------------------------------------------------------
-
-
-def _per_variant(
-    ctx: Ctx,
-    node: yaml.Node | None,
-    path: str,
-    combos: list[_Combo],
-    known: Mapping[str, DeviceProfile],
-    device: str,
-) -> dict[str, Overrides]:
-    """`per_variant: {448: {...}, 448-b8: {...}}`: settings by id, or by any part(s) of one."""
-    entries = mapping(ctx, node, path, None) if node is not None else None
-    keys = {key for combo in combos for key in _selectors(combo.parts)}
-    out = {}
-    for key, value in (entries or {}).items():
-        if key in keys:
-            out[key] = overrides(ctx, key, value, f"{path}.{key}", PER_VARIANT_KEYS, known, device)
-            continue
-        guess = did_you_mean(key, keys)
-        hint = f"; did you mean {guess!r}?" if guess else ""
-        ids = ", ".join("-".join(c.parts) for c in combos)
-        ctx.error(
-            "FG145",
-            value,
-            f"{path}.{key}",
-            f"{key!r} matches no variant{hint}",
-            f"use a variant id ({ids}) or parts of one",
-        )
-    for combo in combos:
-        if node is not None and _conflict(ctx, out, combo, path, node):
-            break
-    return out
-
-
-def _selectors(parts: Sequence[str]) -> dict[str, int]:
-    """Every `per_variant` key that selects a variant with these parts, with how many parts it names:
-    `("448", "b8")` -> `{"448": 1, "b8": 1, "448-b8": 2}`."""
-    return {"-".join(chosen): n for n in range(1, len(parts) + 1) for chosen in itertools.combinations(parts, n)}
-
-
-def _applicable(settings: dict[str, Overrides], parts: Sequence[str]) -> list[tuple[int, str, Overrides]]:
-    """(specificity, key, settings) of the keys that select this variant: the least specific first,
-    so that `448-b8` wins over `448`; keys of equal specificity in file order."""
-    selectors = _selectors(parts)
-    return sorted(
-        ((selectors[key], key, value) for key, value in settings.items() if key in selectors), key=lambda x: x[0]
-    )
-
-
-def _conflict(ctx: Ctx, settings: dict[str, Overrides], combo: _Combo, path: str, node: yaml.Node) -> bool:
-    """Two keys of one specificity may not set the same thing, unless a more specific key settles it."""
-    applicable = _applicable(settings, combo.parts)
-    setters: dict[str, tuple[int, str]] = {}
-    for level, key, value in applicable:
-        for name in _set_names(value):
-            first = setters.setdefault(name, (level, key))
-            settled = any(lv > level and name in _set_names(v) for lv, _, v in applicable)
-            if first != (level, key) and first[0] == level and not settled:
-                vid = "-".join(combo.parts)
-                ctx.error(
-                    "FG145",
-                    value.node or node,
-                    f"{path}.{key}",
-                    f"{first[1]!r} and {key!r} both set {name} for variant {vid}",
-                    f"set it under `{vid}`, which wins over both",
-                )
-                return True
-            setters[name] = (level, key)
-    return False
-
-
-def _set_names(value: Overrides) -> list[str]:
-    names = [f"{section}.{k}" for section in ("limits", "tolerance", "floor") for k in getattr(value, section)]
-    return names + (["accuracy"] if value.accuracy is not None else [])
-
-
-def _with_settings(spec: ModelSpec, settings: dict[str, Overrides], parts: Sequence[str]) -> ModelSpec:
-    for _, _, value in _applicable(settings, parts):
-        spec = dataclasses.replace(
-            spec,
-            limits={**spec.limits, **value.limits},
-            limit_lines={**spec.limit_lines, **value.limit_lines},
-            tolerance={**spec.tolerance, **value.tolerance},
-            floor={**spec.floor, **value.floor},
-            profiles={**spec.profiles, **value.profiles},
-            accuracy=value.accuracy if value.accuracy is not None else spec.accuracy,
-        )
-    return spec
