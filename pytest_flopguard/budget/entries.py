@@ -16,6 +16,8 @@ import yaml
 
 from pytest_flopguard.budget.devices import DeviceProfile
 from pytest_flopguard.budget.hardening import check_target, confine
+from pytest_flopguard.budget.history import KEYS as HISTORY_KEYS
+from pytest_flopguard.budget.history import parse_history
 from pytest_flopguard.budget.inputs import parse_inputs
 from pytest_flopguard.budget.limits import limit_lines, merged, parse_device, parse_floor, parse_limits, parse_tolerance
 from pytest_flopguard.budget.nodes import Ctx, choice, mapping, parse_kwargs, quantity, string
@@ -30,7 +32,10 @@ MODEL_KEYS += ("timeout",)
 # `build_on: cpu`: real random weights instead of meta; `data_dependent: upper_bound`: a
 # data-dependent model counted on meta under stated assumptions (measure/torch_engine/execute.py).
 MODEL_KEYS += ("build_on", "data_dependent")
-DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout", "build_on", "data_dependent")
+DEFAULT_KEYS: tuple[str, ...] = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout", "build_on", "data_dependent")
+# The results history (`budget/history.py`): drift limits, their reference, the ratchet.
+MODEL_KEYS += HISTORY_KEYS
+DEFAULT_KEYS += HISTORY_KEYS
 # A factory-only key -> its choices, the first the default, and its error code.
 CHOICES = {"build_on": (("meta", "cpu"), "FG147"), "data_dependent": (("real_run", "upper_bound"), "FG148")}
 
@@ -79,6 +84,7 @@ def _model(
         timeout=_timeout(ctx, fields.get("timeout"), defaults.get("timeout"), path),
         build_on=_choice(ctx, fields, defaults, path, "build_on"),
         data_dependent=_choice(ctx, fields, defaults, path, "data_dependent"),
+        history=parse_history(ctx, fields, defaults, path),
     )
     profiles = check_latency_limits(ctx, spec.limits, spec.limit_lines, known, path)
     spec = dataclasses.replace(spec, profiles=profiles)
@@ -164,6 +170,7 @@ def _misspelled_source(node: yaml.Node) -> bool:
 def check_defaults(ctx: Ctx, defaults: dict[str, yaml.Node]) -> None:
     """Parse `defaults:` once: a bad value there is one whole-file error, not one per model."""
     device = parse_device(ctx, defaults.get("device"), "defaults")
+    parse_history(ctx, {}, defaults, "defaults")
     for key, (choices, code) in CHOICES.items():
         if key in defaults:
             choice(ctx, defaults[key], f"defaults.{key}", choices, code)

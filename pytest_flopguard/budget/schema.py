@@ -73,6 +73,23 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class HistorySpec:
+    """How a model is judged against the results history (`gitbase/history.py`)."""
+
+    # Growth allowed against the history's reference figure, per metric (`drift: {flops: 10%}`).
+    drift: Mapping[str, float] = field(default_factory=dict)
+    since: str | None = None  # a tag or commit in the history: the reference from there on
+    since_line: int | None = None  # its line in the budget, for the error if the history lacks it
+    window_days: float | None = None  # `drift_window: 90d`: only entries this recent
+    ratchet: bool = False  # judge growth against the best recorded figure, not only the base
+
+    @property
+    def active(self) -> bool:
+        """Whether the history is read for this model at all."""
+        return bool(self.drift) or self.ratchet
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One budget entry. `errors` holds this entry's config errors, if any:
     such a model is reported with them instead of being measured."""
@@ -103,6 +120,7 @@ class ModelSpec:
     build_on: str = "meta"  # `build_on: cpu`: real random weights, no hybrid execution
     # `data_dependent: upper_bound`: weight-derived masks all true, NMS keeps every box, on meta
     data_dependent: str = "real_run"
+    history: HistorySpec = HistorySpec()  # `drift:`, `since:`, `drift_window:`, `ratchet:`
 
     @property
     def latency_devices(self) -> tuple[str, ...]:

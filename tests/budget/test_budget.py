@@ -151,6 +151,11 @@ CASES = [
         "bad_build_on.yaml:6 models.detector.build_on: 'gpu' is not one of meta, cpu; did you mean 'cpu'? [FG147]\n  fix: write one of: meta, cpu",
     ),
     (
+        "bad_drift_window.yaml",
+        "detector",
+        "bad_drift_window.yaml:6 models.detector.drift_window: '3 months' is not a number of days or weeks [FG149]\n  fix: write e.g. 90d or 12w",
+    ),
+    (
         "bad_data_dependent.yaml",
         "detector",
         "bad_data_dependent.yaml:6 models.detector.data_dependent: 'upper-bound' is not one of real_run, upper_bound; did you mean 'upper_bound'? [FG148]\n  fix: write one of: real_run, upper_bound",
@@ -248,6 +253,27 @@ def test_factory_only_choices_come_from_defaults_and_are_refused_on_onnx(tmp_pat
         "13 models.graph.build_on: `build_on` applies to a `model:` factory [FG147]\n  fix: remove it",
         "12 models.graph.data_dependent: `data_dependent` applies to a `model:` factory [FG148]\n  fix: remove it",
     ]
+
+
+def test_history_keys_come_from_the_entry_over_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "flopguard.yaml"
+    path.write_text(
+        "version: 1\ndefaults:\n  drift: {flops: 10%}\n  drift_window: 12w\n  ratchet: true\nmodels:\n"
+        "  a:\n    model: m:f\n    inputs: [[1]]\n"
+        "  b:\n    model: m:f\n    inputs: [[1]]\n    drift: {params: 5%}\n    since: v1.2\n    ratchet: false\n"
+    )
+    budget = load_budget(path)
+    a, b = budget.model("a").history, budget.model("b").history
+    assert (a.drift, a.since, a.window_days, a.ratchet) == ({"flops": 0.10}, None, 84.0, True)
+    assert (b.drift, b.since, b.since_line, b.ratchet) == ({"flops": 0.10, "params": 0.05}, "v1.2", 14, False)
+    assert not budget.model("a").errors and not budget.model("b").errors
+
+
+def test_a_bad_history_default_is_one_error_for_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "flopguard.yaml"
+    path.write_text("version: 1\ndefaults:\n  ratchet: yes please\nmodels:\n  a:\n    model: m:f\n    inputs: [[1]]\n")
+    with pytest.raises(BudgetError, match=r"flopguard.yaml:3 defaults.ratchet: 'yes please' is not one of true, false"):
+        load_budget(path)
 
 
 def test_model_error_leaves_other_models_usable(tmp_path: Path) -> None:

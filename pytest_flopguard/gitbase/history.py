@@ -1,0 +1,251 @@
+"""The results history, kept in the repository itself on the `flopguard-history` branch.
+
+`flopguard record` (on the default branch) appends one entry per recorded
+commit: the deterministic figures of every model, with the commit, its date
+and tags. `flopguard check` reads the entries to judge drift and the ratchet.
+
+One file per recorded commit, `<budget path>/<unix time>-<commit>.json`:
+concurrent recorders never edit the same file, so a recorder that loses the
+race re-applies the same addition on the new tip, with nothing to merge; the
+names sort in time order, and reading a whole history is one `git ls-tree`
+and one `git cat-file --batch`. Recording the same commit again replaces its
+file.
+
+Written with plumbing only (`hash-object`, a temporary index, `write-tree`,
+`commit-tree`, `update-ref`/`push`): the user's working tree, index and
+current branch are never touched. With an `origin` remote the branch is
+fetched, appended to and pushed, retried on a non-fast-forward; without one,
+the local branch is updated with a compare-and-swap `update-ref`, retried
+the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_flopguard.errors import FlopguardError
+
+BRANCH = "flopguard-history"
+LOCAL = f"refs/heads/{BRANCH}"
+TRACKING = f"refs/remotes/origin/{BRANCH}"
+SCHEMA = 1
+ATTEMPTS = 20
+_NAME = re.compile(r"^(\d{10})-([0-9a-f]{40})\.json$")
+_IDENTITY = {  # history commits are the tool's, whoever runs it (CI has no user.name)
+    "GIT_AUTHOR_NAME": "flopguard",
+    "GIT_AUTHOR_EMAIL": "flopguard@users.noreply.github.com",
+    "GIT_COMMITTER_NAME": "flopguard",
+    "GIT_COMMITTER_EMAIL": "flopguard@users.noreply.github.com",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One recorded commit: model -> deterministic metric key -> figure."""
+
+    commit: str
+    timestamp: int  # the recorded commit's committer date, seconds since the epoch
+    figures: Mapping[str, Mapping[str, float]]
+    tags: tuple[str, ...] = ()
+    tool_version: str = ""
+    convention: str = ""
+
+    @property
+    def label(self) -> str:
+        """How the reports name it: its first tag, else its short SHA."""
+        return self.tags[0] if self.tags else self.commit[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "commit": self.commit,
+            "timestamp": self.timestamp,
+            "tags": list(self.tags),
+            "tool_version": self.tool_version,
+            "convention": self.convention,
+            "models": {name: dict(metrics) for name, metrics in sorted(self.figures.items())},
+        }
+
+
+@dataclass
+class History:
+    """The entries of one budget, oldest first; `skipped` names files that were not entries."""
+
+    entries: list[Entry] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def record(root: Path, budget_key: str, entry: Entry, attempts: int = ATTEMPTS) -> str:
+    """Add `entry` to the history branch (pushed when there is an `origin`); the new tip."""
+    blob = _git(root, "hash-object", "-w", "--stdin", input=json.dumps(entry.to_json(), sort_keys=True)).strip()
+    path = f"{budget_key}/{entry.timestamp:010d}-{entry.commit}.json"
+    remote = _has_origin(root)
+    for _ in range(attempts):
+        tip = _fetch(root) if remote else _rev(root, LOCAL)
+        commit = _commit_with(root, tip, path, blob, f"flopguard: record {entry.commit[:12]} ({budget_key})")
+        if _publish(root, commit, tip, remote):
+            return commit
+    raise FlopguardError(
+        "FG710",
+        f"could not add to the {BRANCH} branch: {attempts} other recorders got there first",
+        fix="run `flopguard record` again; if it keeps failing, check that the job may push to the repository",
+    )
+
+
+def read(root: Path, budget_key: str, fetch: bool = True) -> History:
+    """The history of `budget_key`, oldest first: the remote's branch if there is one, else the local one."""
+    ref = _fetch(root) if fetch and _has_origin(root) else None
+    ref = ref or _rev(root, TRACKING) or _rev(root, LOCAL)
+    history = History()
+    if ref is None:
+        return history
+    listing = _git(root, "ls-tree", "-r", "--full-tree", ref, "--", f"{budget_key}/")
+    files = []
+    for line in listing.splitlines():
+        meta, _, path = line.partition("\t")
+        name = path.rsplit("/", 1)[-1]
+        if path.rsplit("/", 1)[0] != budget_key or not _NAME.match(name):
+            history.skipped.append(path)
+            continue
+        files.append((name, meta.split()[2], path))
+    files.sort()
+    texts = _blobs(root, [sha for _, sha, _ in files])
+    for (_, _, path), text in zip(files, texts, strict=True):
+        parsed = _entry(text)
+        if parsed is None:
+            history.skipped.append(path)
+        else:
+            history.entries.append(parsed)
+    return history
+
+
+def commit_facts(root: Path, commit: str) -> tuple[int, tuple[str, ...]]:
+    """A commit's committer date (epoch seconds) and the tags that point at it."""
+    timestamp = int(_git(root, "show", "-s", "--format=%ct", commit).strip())
+    tags = _git(root, "tag", "--points-at", commit).split()
+    return timestamp, tuple(sorted(tags))
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def _commit_with(root: Path, tip: str | None, path: str, blob: str, message: str) -> str:
+    """A commit of `tip`'s tree plus `path` = `blob`, built in a temporary index."""
+    with tempfile.TemporaryDirectory(prefix="flopguard-history-") as folder:
+        env = {"GIT_INDEX_FILE": str(Path(folder) / "index")}
+        _git(root, "read-tree", *([tip] if tip else ["--empty"]), env=env)
+        _git(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        tree = _git(root, "write-tree", env=env).strip()
+    parents = ["-p", tip] if tip else []
+    return _git(root, "commit-tree", tree, *parents, "-m", message, env=_IDENTITY).strip()
+
+
+def _publish(root: Path, commit: str, tip: str | None, remote: bool) -> bool:
+    """Move the branch to `commit` if it is still at `tip`; False: someone else moved it first."""
+    if remote:
+        pushed = _run(root, "push", "-q", "origin", f"{commit}:{LOCAL}")
+        if pushed.returncode != 0:
+            if "rejected" in pushed.stderr or "non-fast-forward" in pushed.stderr or "fetch first" in pushed.stderr:
+                return False
+            raise FlopguardError(
+                "FG711",
+                f"git push to origin's {BRANCH} branch failed: {pushed.stderr.strip()[:300]}",
+                fix="the job needs `contents: write` permission (GitHub Actions: `permissions: contents: write`) "
+                "and runs on a push to the default branch, never on a pull request from a fork",
+            )
+        _run(root, "update-ref", TRACKING, commit)
+        _run(root, "update-ref", LOCAL, commit)  # keep a local copy, for reading without a remote
+        return True
+    old = tip or "0" * 40
+    return _run(root, "update-ref", LOCAL, commit, old).returncode == 0
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _fetch(root: Path) -> str | None:
+    """origin's history tip (None: it has no such branch yet, or cannot be reached)."""
+    done = _run(root, "fetch", "-q", "--no-tags", "origin", f"+{LOCAL}:{TRACKING}")
+    if done.returncode != 0:
+        _run(root, "update-ref", "-d", TRACKING)  # a branch deleted on the remote is gone here too
+        return None
+    return _rev(root, TRACKING)
+
+
+def _blobs(root: Path, shas: Sequence[str]) -> list[str]:
+    if not shas:
+        return []
+    done = subprocess.run(
+        ["git", "cat-file", "--batch"], cwd=root, input=("\n".join(shas) + "\n").encode(), capture_output=True, check=True
+    )
+    out, texts, at = done.stdout, [], 0
+    for _ in shas:
+        header_end = out.index(b"\n", at)
+        size = int(out[at:header_end].split()[2])
+        texts.append(out[header_end + 1 : header_end + 1 + size].decode("utf-8", "replace"))
+        at = header_end + 1 + size + 1
+    return texts
+
+
+def _entry(text: str) -> Entry | None:
+    """An entry as data: any field of the wrong type makes the file no entry (listed as skipped)."""
+    try:
+        data = json.loads(text)
+        models = data["models"]
+        figures = {
+            str(name): {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+            for name, metrics in models.items()
+            if isinstance(metrics, dict)
+        }
+        commit, timestamp = data["commit"], data["timestamp"]
+        if data.get("schema") != SCHEMA or not isinstance(commit, str) or not isinstance(timestamp, int):
+            return None
+        tags = tuple(t for t in data.get("tags", []) if isinstance(t, str))
+        return Entry(commit, timestamp, figures, tags, str(data.get("tool_version", "")), str(data.get("convention", "")))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+# --- git -------------------------------------------------------------------------------
+
+
+def _has_origin(root: Path) -> bool:
+    return _run(root, "remote", "get-url", "origin").returncode == 0
+
+
+def _rev(root: Path, ref: str) -> str | None:
+    done = _run(root, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _run(
+    root: Path, *args: str, input: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args],
+        cwd=root,
+        input=input,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _git(root: Path, *args: str, input: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    done = _run(root, *args, input=input, env=env)
+    if done.returncode != 0:
+        raise FlopguardError(
+            "FG712",
+            f"git {args[0]} failed while using the {BRANCH} branch: {done.stderr.strip()[:300]}",
+            fix="run it in a git repository with at least one commit",
+        )
+    return done.stdout
