@@ -15,6 +15,7 @@ from pytest_flopguard.measure.types import FLOP_CONVENTION, ModuleStats
 from pytest_flopguard.render import cells
 from pytest_flopguard.render.chart import MAX_MODELS, flops_chart
 from pytest_flopguard.render.details import error_details
+from pytest_flopguard.render.inert import Markdown, inert
 
 MARKER = "<!-- pytest-flopguard:report -->"
 MAX_CHARS = 65_536  # GitHub refuses longer comment bodies
@@ -29,14 +30,6 @@ class ModuleMove:
     delta_macs: str
     params: str
     bytes: str
-
-
-def escape(text: str) -> str:
-    """Literal text in a Markdown table cell: no markup, no HTML, no @mentions."""
-    text = re.sub(r"[\r\n\t]+", " ", text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = re.sub(r"([\\`*_\[\]|#~])", r"\\\1", text)
-    return text.replace("@", "@\u200b")  # a zero-width space keeps @name from pinging
 
 
 def render_markdown(comparison: Comparison, max_chars: int = MAX_CHARS) -> str:
@@ -103,12 +96,12 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pytest_flopguard", "render/templates"),
-        autoescape=False,  # Markdown, not HTML: every cell goes through `escape`
+        autoescape=False,  # Markdown, not HTML: `inert` is the escaping, on every {{ }}
+        finalize=inert,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["md"] = escape
     shown, unchanged = _table_models(comparison, plan.collapse_unchanged)
     pairs = [(m, row) for m in shown for row in (m.metrics or (None,))]
     keep: list[int] = list(range(len(pairs)))
@@ -120,9 +113,9 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
     details = [
         (m, moves) for m in comparison.models if _worth_detail(m) for moves in [_moves(m)] if moves or _remarks(m)
     ]
-    crashes = {m.name: block for m in comparison.models if (block := _error_block(m))}
+    crashes = {m.name: Markdown(block) for m in comparison.models if (block := _error_block(m))}
     return env.get_template("report.md.j2").render(
-        marker=MARKER,
+        marker=Markdown(MARKER),
         comparison=comparison,
         passed=comparison.passed,
         headline=cells.headline_of(comparison),
@@ -140,6 +133,7 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
         )
         + (["the FLOPs chart"] if chart is not None and not plan.chart else []),
         chart=chart if plan.chart else None,
+        chart_block=Markdown(chart.block) if chart is not None else None,
         max_chart=MAX_MODELS,
         scaling=[cells.scaling_line(note) for note in comparison.scaling],
         reused=cells.reused_line(comparison),
