@@ -82,4 +82,4 @@ def test_metric_values_must_be_finite_numbers(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ResultsError) as info:
         read_results(path)
     assert info.value.code == "FG202"
-    assert "is not a finite number" in info.value.message
+    assert "models.good.metrics.macs: expected a finite number, got " in info.value.message
