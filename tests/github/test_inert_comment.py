@@ -84,12 +84,17 @@ def github(httpserver: HTTPServer) -> FakeGitHub:
     return FakeGitHub(httpserver)
 
 
-def post_report(tmp_path: Path, github: FakeGitHub, head: dict[str, Any], base: dict[str, Any]) -> str:
+def post_report(tmp_path: Path, github: FakeGitHub, head: dict[str, Any], base: dict[str, Any], expect: int) -> str:
     """`flopguard compare` then `flopguard comment`, as the comment job runs them; the body GitHub got."""
     (tmp_path / "head.json").write_text(json.dumps(head))
     (tmp_path / "base.json").write_text(json.dumps(base))
     compare = run_cli("compare", "base.json", "head.json", "--markdown", "report.md", cwd=tmp_path)
-    assert compare.returncode == 1, compare.stderr  # a regression and a failed model: the verdict, not an error
+    assert compare.returncode == expect, compare.stderr
+    return post_posted(tmp_path, github)
+
+
+def post_posted(tmp_path: Path, github: FakeGitHub) -> str:
+    """`flopguard comment --markdown report.md`; the body GitHub got."""
     env = {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": github.url}
     comment = run_cli("comment", "--markdown", "report.md", "--pr", str(PR), cwd=tmp_path, env=env)
     assert comment.returncode == 0, comment.stderr
@@ -118,22 +123,59 @@ def test_every_string_of_the_results_schema_is_planted() -> None:
 
 def test_a_hostile_results_file_posts_a_comment_with_nothing_active(tmp_path: Path, github: FakeGitHub) -> None:
     head, base, _ = hostile_pair()
-    body = post_report(tmp_path, github, head, base)
+    body = post_report(tmp_path, github, head, base, expect=1)  # a regression and a failed model: the verdict
+    assert_inert(body, tables=2)  # the figures and the relaxed budget
+    assert_only_our_code_blocks(body, ["mermaid", "text"])  # the chart, and the traceback of the failed model
+
+
+def assert_inert(body: str, tables: int) -> None:
     page = rendered(body)
     text = visible_text(page)
-
     assert "<img" not in page and "<a " not in page  # no pixel, no link: the report has none of its own
     assert "<code>" not in re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)  # no code span of backticks planted
     assert "evil.test" in text and "<img src=" in text  # ... yet the payload is there, shown as text
     sections = sum(1 for line in body.splitlines() if line.startswith("<details><summary>"))
-    assert sections >= 1 and page.count("<details>") == page.count("</details>") == sections
+    assert page.count("<details>") == page.count("</details>") == sections
     assert not re.search(r"(?<![\w@])@(?:someone|acme)", text)  # no mention of a person or a team
     assert not re.search(r"https?://|www\.|#\d", text)  # nothing GitHub would link after rendering
-    assert_tables_intact(body)
-    assert_only_our_code_blocks(body)
+    assert_tables_intact(body, tables)
 
 
-def assert_tables_intact(body: str) -> None:
+# --- the budget: its strings reach the comment as names, devices and error messages ------------
+
+FACTORY = "import torch\n\n\ndef tiny(**kwargs):\n    return torch.nn.Linear(4, 4)\n"
+
+
+def hostile_budget() -> dict[str, Any]:
+    """One model per key of a budget entry, that key's value a payload; the models' names payloads too."""
+    from pytest_flopguard.budget.loader import MODEL_KEYS
+
+    payload = PAYLOAD.format(n="budget")
+    valid = {"model": "factories:tiny", "inputs": [[1, 4]]}
+    models: dict[str, Any] = {f"{payload} {key}": {**valid, key: payload} for key in MODEL_KEYS}
+    models[f"{payload} measured"] = valid
+    models[f"{payload} unknown key"] = {**valid, payload: 1}
+    models[f"{payload} devices"] = {
+        **valid,
+        "limits": {"latency": {payload: "1ms"}, "latency_estimate": {payload: "1ms"}},
+    }
+    return {"version": 1, "models": models}
+
+
+@pytest.mark.slow
+def test_a_hostile_budget_posts_a_comment_with_nothing_active(tmp_path: Path, github: FakeGitHub) -> None:
+    import yaml
+
+    (tmp_path / "factories.py").write_text(FACTORY)
+    (tmp_path / "flopguard.yaml").write_text(yaml.safe_dump(hostile_budget(), allow_unicode=True))
+    check = run_cli("check", "--no-latency", "--markdown", "report.md", cwd=tmp_path)
+    assert check.returncode == 2, check.stderr  # the budget's errors: reported per model, then exit 2
+    body = post_posted(tmp_path, github)
+    assert "#\u200b1 measured | macs |" in body and body.count("💥 error") >= 15
+    assert_inert(body, tables=1)
+
+
+def assert_tables_intact(body: str, tables: int) -> None:
     """Each payload stays whole in one cell, line or paragraph: no pipe or new line split it.
 
     (A parser pads short rows and drops extra cells, so the cell count alone would not tell.)
@@ -142,13 +184,12 @@ def assert_tables_intact(body: str) -> None:
     blocks = [t.content for t in tokens if t.type in ("inline", "html_block") and "img src=" in t.content]
     assert len(blocks) >= 10
     for content in blocks:
-        assert content.count("&#60;img src=https:") == content.count("cell new line") == content.count("#\u200b1"), (
-            content
-        )
-    assert sum(t.type == "table_open" for t in tokens) == 2  # the figures and the relaxed budget
+        whole = content.count("cell new line") + content.count("cell&#92;nnew line")  # folded, or as a repr quotes it
+        assert content.count("&#60;img src=https:") == whole == content.count("#\u200b1"), content
+    assert sum(t.type == "table_open" for t in tokens) == tables
 
 
-def assert_only_our_code_blocks(body: str) -> None:
-    """The only code blocks are ours: the chart and the fenced traceback of the failed model."""
+def assert_only_our_code_blocks(body: str, ours: list[str]) -> None:
+    """The only code blocks are ours (their info strings)."""
     fences = [t.info for t in MarkdownIt("gfm-like").parse(body) if t.type in ("fence", "code_block")]
-    assert sorted(fences) == ["mermaid", "text"], fences
+    assert sorted(fences) == ours, fences
