@@ -1,7 +1,8 @@
 """The versioned results file: the contract between plugin, CLI and Action.
 
 ```
-{"schema": 1, "tool": {...}, "convention": {...}, "env": {...}, "git": {...},
+{"schema": 1, "tool": {...}, "convention": {...}, "env": {...},
+ "git": {"commit", "ref", "dirty", "budget": "packages/vision/flopguard.yaml"},
  "budget": "flopguard.yaml",
  "models": {NAME: {"metrics": {...}, "modules": [...], "ops": {...},
                    "uncounted_ops": {...}, "execution": "meta", "notes": [...],
@@ -14,7 +15,10 @@ Inside the program metrics are a flat mapping (`latency.cpu` -> seconds, the
 median; its spread is in `ModelResult.latency`); in the file per-device metrics
 nest as SPEC shows: `"latency": {"cpu": {"median_s", "p10_s", "p90_s",
 "samples", "threads", "environment", "versus_base"?}}`,
-`"latency_estimate": {"t4": 0.0041}`. Writes are atomic.
+`"latency_estimate": {"t4": 0.0041}`. Writes are atomic. Reads check every
+field against `results_shape.RESULTS_SHAPE` first. `budget` is the file as
+the run named it, `git.budget` its path in the repository (the key of its
+pull request comment).
 """
 
 from __future__ import annotations

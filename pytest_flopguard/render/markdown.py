@@ -1,7 +1,8 @@
 """The Markdown report (pull request comment, job summary), from jinja2.
 
 A hidden marker on the first line lets the commenter find and update its
-earlier comment. No timestamps: unchanged results give an identical body.
+earlier comment: one sticky comment per budget file. No timestamps:
+unchanged results give an identical body.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from pytest_flopguard.render.chart import MAX_MODELS, flops_chart
 from pytest_flopguard.render.details import error_details
 from pytest_flopguard.render.inert import Markdown, inert
 
-MARKER = "<!-- pytest-flopguard:report -->"
+MARKER = "<!-- pytest-flopguard:report -->"  # a budget at the repository root's (as before budgets had their own)
+# The marker of a budget elsewhere; `marker_of` reads either back from a report's first line.
+_KEYED = "<!-- pytest-flopguard:report budget={} -->"
+_MARKER_LINE = re.compile(r"<!-- pytest-flopguard:report(?: budget=[A-Za-z0-9._/%-]{1,300})? -->")
 MAX_CHARS = 65_536  # GitHub refuses longer comment bodies
 TOP_MODULES = 10
 
@@ -30,6 +34,32 @@ class ModuleMove:
     delta_macs: str
     params: str
     bytes: str
+
+
+def marker_for(budget: str | None) -> str:
+    """The sticky comment's marker of a budget file, by its path in the repository.
+
+    A monorepo's budgets (`packages/vision/flopguard.yaml`, `packages/text/flopguard.yaml`)
+    each get their own comment on a pull request; a budget at the root keeps the
+    marker of earlier versions, so their comment is still updated, not doubled. The
+    path comes from the results file (a pull request's, in the fork-safe job): it is
+    reduced to characters that cannot end the HTML comment.
+
+    >>> marker_for("packages/vision/flopguard.yaml")
+    '<!-- pytest-flopguard:report budget=packages/vision/flopguard.yaml -->'
+    >>> marker_for("flopguard.yaml") == marker_for(None) == MARKER
+    True
+    """
+    if not budget or "/" not in budget.strip("/"):
+        return MARKER
+    safe = re.sub(r"[^A-Za-z0-9._/-]", lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()), budget)
+    return _KEYED.format(safe[:300])
+
+
+def marker_of(report: str) -> str | None:
+    """The marker on the first line of a report, if it has one."""
+    first = report.split("\n", 1)[0].strip()
+    return first if _MARKER_LINE.fullmatch(first) else None
 
 
 def render_markdown(comparison: Comparison, max_chars: int = MAX_CHARS) -> str:
@@ -115,7 +145,7 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
     ]
     crashes = {m.name: Markdown(block) for m in comparison.models if (block := _error_block(m))}
     return env.get_template("report.md.j2").render(
-        marker=Markdown(MARKER),
+        marker=Markdown(marker_for(comparison.head_git.get("budget"))),
         comparison=comparison,
         passed=comparison.passed,
         headline=cells.headline_of(comparison),
