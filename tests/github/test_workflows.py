@@ -267,6 +267,7 @@ def measure_pull_request(repo: Path, tmp: Path, branch: str) -> tuple[Artifacts,
     uses = {
         "actions/checkout": no_op,
         "actions/setup-python": no_op,
+        "actions/cache": no_op,
         "your-org/pytest-flopguard": our_action,
         "actions/upload-artifact": artifacts.upload,
     }
@@ -537,6 +538,7 @@ def test_sharded_matrix_merges_into_one_report(repo: Path, tmp_path: Path, githu
     uses = {
         "actions/checkout": no_op,
         "actions/setup-python": no_op,
+        "actions/cache": no_op,
         "your-org/pytest-flopguard": our_action,
         "actions/upload-artifact": artifacts.upload,
         "actions/download-artifact": artifacts.download,
