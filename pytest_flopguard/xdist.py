@@ -66,7 +66,7 @@ class FlopguardXdist:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Controller: measure the base now, before the workers start (xdist's hook runs last)."""
-        if not is_controller(self.config) or self.gate.base_loader is None:
+        if not is_controller(self.config) or self.gate.base_commit is None:
             return
         try:
             self.gate.ensure_base()

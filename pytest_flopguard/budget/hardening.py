@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -38,10 +39,18 @@ _TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w
 _EXTRA_TIME = {"min": 60.0, "m": 60.0, "h": 3600.0}
 
 
-def check_tree(root: yaml.Node, display: str) -> None:
+@dataclass
+class Work:
+    """What `check_tree` did: one visit per reference to a node (each node is expanded once,
+    then memoised), so a hostile file costs work linear in its text, whatever its aliases."""
+
+    visits: int = 0
+
+
+def check_tree(root: yaml.Node, display: str, work: Work | None = None) -> None:
     """Refuse object-constructing tags, alias bombs, self-referring aliases and deep nesting."""
     distinct: dict[int, int] = {}  # id(node) -> its expanded size
-    expanded = _size(root, distinct, set(), 0, display)
+    expanded = _size(root, distinct, set(), 0, display, work or Work())
     if expanded > MAX_EXPANSION * len(distinct) + _SLACK:
         raise BudgetError(
             "FG151",
@@ -51,7 +60,8 @@ def check_tree(root: yaml.Node, display: str) -> None:
         )
 
 
-def _size(node: yaml.Node, memo: dict[int, int], path: set[int], depth: int, display: str) -> int:
+def _size(node: yaml.Node, memo: dict[int, int], path: set[int], depth: int, display: str, work: Work) -> int:
+    work.visits += 1
     if id(node) in memo:
         return memo[id(node)]
     where = Location(display, node.start_mark.line + 1)
@@ -74,7 +84,7 @@ def _size(node: yaml.Node, memo: dict[int, int], path: set[int], depth: int, dis
         children = list(node.value)
     elif isinstance(node, yaml.MappingNode):
         children = [n for pair in node.value for n in pair]
-    total = 1 + sum(_size(child, memo, path, depth + 1, display) for child in children)
+    total = 1 + sum(_size(child, memo, path, depth + 1, display, work) for child in children)
     path.discard(id(node))
     memo[id(node)] = min(total, 10**15)
     return memo[id(node)]

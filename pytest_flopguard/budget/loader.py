@@ -37,10 +37,12 @@ MODEL_KEYS: tuple[str, ...] = ("model", "onnx", "kwargs", "inputs", "limits", "t
 MODEL_KEYS += ("variants", "resolutions", "batch", "dtype", "per_variant", "accuracy")
 # `timeout: 5m`: the most one model may take in its worker process (`workers/pool.py`).
 MODEL_KEYS += ("timeout",)
-# `build_on: cpu`: real random weights instead of meta (measure/torch_engine/execute.py).
-MODEL_KEYS += ("build_on",)
-DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout", "build_on")
-BUILD_ON = ("meta", "cpu")
+# `build_on: cpu`: real random weights instead of meta; `data_dependent: upper_bound`: a
+# data-dependent model counted on meta under stated assumptions (measure/torch_engine/execute.py).
+MODEL_KEYS += ("build_on", "data_dependent")
+DEFAULT_KEYS = ("device", "tolerance", "floor", "limits", "inputs", "timing", "timeout", "build_on", "data_dependent")
+# A factory-only key -> its choices, the first the default, and its error code.
+CHOICES = {"build_on": (("meta", "cpu"), "FG147"), "data_dependent": (("real_run", "upper_bound"), "FG148")}
 MAX_BYTES = 1_000_000  # a budget file is hand-written; refuse anything huge fast
 
 
@@ -226,7 +228,8 @@ def _model(
             ctx, fields.get("timing"), f"{path}.timing", parse_timing(ctx, defaults.get("timing"), "defaults.timing")
         ),
         timeout=_timeout(ctx, fields.get("timeout"), defaults.get("timeout"), path),
-        build_on=_build_on(ctx, fields, defaults.get("build_on"), path),
+        build_on=_choice(ctx, fields, defaults, path, "build_on"),
+        data_dependent=_choice(ctx, fields, defaults, path, "data_dependent"),
     )
     profiles = check_latency_limits(ctx, spec.limits, spec.limit_lines, known, path)
     spec = dataclasses.replace(spec, profiles=profiles)
@@ -292,14 +295,16 @@ def _timeout(ctx: Ctx, own: yaml.Node | None, default: yaml.Node | None, path: s
     return quantity(ctx, node, where, parse_timeout) if node is not None else None
 
 
-def _build_on(ctx: Ctx, fields: dict[str, yaml.Node], default: yaml.Node | None, path: str) -> str:
-    own = fields.get("build_on")
+def _choice(ctx: Ctx, fields: dict[str, yaml.Node], defaults: dict[str, yaml.Node], path: str, key: str) -> str:
+    """A factory-only key of `CHOICES` (`build_on: cpu`): the entry's, else `defaults:`'s."""
+    choices, code = CHOICES[key]
+    own = fields.get(key)
     if own is not None and "onnx" in fields:
-        ctx.error("FG147", own, f"{path}.build_on", "`build_on` applies to a `model:` factory", "remove it")
+        ctx.error(code, own, f"{path}.{key}", f"`{key}` applies to a `model:` factory", "remove it")
     if own is not None:
-        return choice(ctx, own, f"{path}.build_on", BUILD_ON, "FG147") or "meta"
-    value = getattr(default, "value", "meta")  # `defaults.build_on` was checked once, by _check_defaults
-    return value if value in BUILD_ON else "meta"
+        return choice(ctx, own, f"{path}.{key}", choices, code) or choices[0]
+    value = getattr(defaults.get(key), "value", choices[0])  # `defaults:` was checked once, by _check_defaults
+    return value if value in choices else choices[0]
 
 
 def _misspelled_source(node: yaml.Node) -> bool:
@@ -310,8 +315,9 @@ def _misspelled_source(node: yaml.Node) -> bool:
 def _check_defaults(ctx: Ctx, defaults: dict[str, yaml.Node]) -> None:
     """Parse `defaults:` once: a bad value there is one whole-file error, not one per model."""
     device = parse_device(ctx, defaults.get("device"), "defaults")
-    if "build_on" in defaults:
-        choice(ctx, defaults["build_on"], "defaults.build_on", BUILD_ON, "FG147")
+    for key, (choices, code) in CHOICES.items():
+        if key in defaults:
+            choice(ctx, defaults[key], f"defaults.{key}", choices, code)
     for section, parse in (
         ("limits", partial(parse_limits, device=device)),
         ("tolerance", parse_tolerance),

@@ -101,6 +101,8 @@ class ModelSpec:
     accuracy: float | None = None  # the user's figure: reported and plotted, never gated
     timeout: float | None = None  # seconds one measurement may take in its worker (`timeout:`); None: default
     build_on: str = "meta"  # `build_on: cpu`: real random weights, no hybrid execution
+    # `data_dependent: upper_bound`: weight-derived masks all true, NMS keeps every box, on meta
+    data_dependent: str = "real_run"
 
     @property
     def latency_devices(self) -> tuple[str, ...]:

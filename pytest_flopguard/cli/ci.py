@@ -4,11 +4,11 @@
 - `pre-commit FILE...`: the hook's entry (`precommit.py`).
 - `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
 - `validate-results --dir D FILE...`: an untrusted artifact checked as data (`github/artifact.py`).
-- on `check`/`measure`: `--shard I/N`; on `check`: `--base-json`, `--github-output`;
-  on `comment`: `--head-sha`.
+- on `comment`: `--head-sha`.
 
-Kept apart from `main.py` so that the core commands stay short; the handlers
-print through `main`'s helpers, imported when they run.
+Kept apart from `main.py` so that the core commands stay short; the run
+options (`--shard`, `--base-json`, `--github-output`, ...) are in the one
+table of `options.py`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pytest_flopguard.errors import FlopguardError
-
-if TYPE_CHECKING:
-    from pytest_flopguard.compare.diff import Comparison
-    from pytest_flopguard.run.gate import Gate
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -55,28 +50,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     validate.set_defaults(run=_validate)
 
 
-def add_shard_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--shard", metavar="I/N", help="measure only shard I of N (a CI matrix); join with `flopguard merge`"
-    )
-
-
-def add_check_options(check: argparse.ArgumentParser) -> None:
-    add_shard_option(check)
-    check.add_argument("--base-json", metavar="OUT", help="write the base results it compared against here")
-    check.add_argument(
-        "--all",
-        dest="measure_all",
-        action="store_true",
-        help="measure every model, even those whose inputs are unchanged since the base",
-    )
-    check.add_argument(
-        "--github-output",
-        action="store_true",
-        help="write regressions=N and the written files' paths to $GITHUB_OUTPUT (step outputs)",
-    )
-
-
 def add_comment_options(comment: argparse.ArgumentParser) -> None:
     comment.add_argument(
         "--head-sha",
@@ -97,44 +70,17 @@ def selected(args: argparse.Namespace, names: list[str], budget: Path | None = N
     return pick_shard(names, parse_shard(args.shard), budget, getattr(args, "baseline", None))
 
 
-def before_check(args: argparse.Namespace) -> None:
-    """Usage errors of the CI options, before anything slow."""
-    if args.github_output:
-        from pytest_flopguard.github.outputs import github_output_path
-
-        github_output_path(os.environ)  # FG620 outside a workflow step
-    if args.shard:
-        from pytest_flopguard.run.shard import parse_shard
-
-        parse_shard(args.shard)
-
-
-def after_check(args: argparse.Namespace, gate: Gate, comparison: Comparison) -> None:
-    if args.base_json and gate.base is not None:
-        from pytest_flopguard.results import write_results
-
-        write_results(gate.base, args.base_json)
-    if args.github_output:
-        from pytest_flopguard.github.outputs import regressions, write_github_output
-
-        outputs = {"regressions": str(regressions(comparison))}
-        for name, path in (("results", args.json), ("report", args.markdown), ("base-results", args.base_json)):
-            if path and Path(path).is_file():
-                outputs[name] = str(Path(path).resolve())
-        write_github_output(outputs, os.environ)
-
-
 def comment_target(args: argparse.Namespace) -> tuple[bool, int | None]:
     """(go on, pull request): with --head-sha, the pull request whose head is still that commit."""
     if not args.head_sha:
         return True, args.pr
-    from pytest_flopguard.cli.main import _say
+    from pytest_flopguard.cli.output import say
     from pytest_flopguard.github.api import Client, target_from_env
     from pytest_flopguard.github.pr import pr_for_head
 
     target = target_from_env({**os.environ, "GITHUB_EVENT_PATH": ""}, args.pr, args.repo)
     client = Client(target.api_url, target.token)
-    pr = pr_for_head(client, target.repo, args.head_sha, args.pr, _say)
+    pr = pr_for_head(client, target.repo, args.head_sha, args.pr, say)
     return pr is not None, pr
 
 
@@ -143,9 +89,9 @@ def comment_target(args: argparse.Namespace) -> tuple[bool, int | None]:
 
 def _demo(args: argparse.Namespace) -> int:
     from pytest_flopguard.cli.demo import run_demo
-    from pytest_flopguard.cli.main import _emit
+    from pytest_flopguard.cli.output import emit
 
-    return run_demo(args.keep, args.markdown, _emit)
+    return run_demo(args.keep, args.markdown, emit)
 
 
 def _pre_commit(args: argparse.Namespace) -> int:
@@ -157,7 +103,7 @@ def _pre_commit(args: argparse.Namespace) -> int:
     names = affected_models(budget, [Path(f) for f in args.files])
     if not names:
         return 0  # nothing staged can change a model: done, without importing torch
-    from pytest_flopguard.cli.main import _print_table
+    from pytest_flopguard.cli.output import print_table
     from pytest_flopguard.run.gate import Gate
     from pytest_flopguard.workers.pool import Pool
 
@@ -165,28 +111,28 @@ def _pre_commit(args: argparse.Namespace) -> int:
         gate = Gate(deterministic_only(budget, names), pool=pool)
         gate.measure_all(names)
     comparison = gate.comparison()
-    _print_table(comparison)
+    print_table(comparison)
     return comparison.exit_code
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from pytest_flopguard.cli.main import _emit
+    from pytest_flopguard.cli.output import emit
     from pytest_flopguard.results import read_results, write_results
     from pytest_flopguard.run.shard import merge_results
 
     merged = merge_results([(path, read_results(path)) for path in args.parts], partial=args.partial)
     write_results(merged, args.json)
-    _emit(f"flopguard: merged {len(args.parts)} results files ({len(merged.models)} models) into {args.json}")
+    emit(f"flopguard: merged {len(args.parts)} results files ({len(merged.models)} models) into {args.json}")
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pytest_flopguard.cli.main import _emit
+    from pytest_flopguard.cli.output import emit
     from pytest_flopguard.github.artifact import DEFAULT_MAX_BYTES, validate_artifact
 
     if args.max_bytes is not None and args.max_bytes <= 0:
         raise FlopguardError("FG616", "--max-bytes must be positive", fix="e.g. --max-bytes 10000000")
     checked = validate_artifact(Path(args.dir), args.names, args.max_bytes or DEFAULT_MAX_BYTES)
     listed = ", ".join(f"{c.name} ({len(c.results.models)} models, {c.size} bytes)" for c in checked)
-    _emit(f"flopguard: valid results: {listed}")
+    emit(f"flopguard: valid results: {listed}")
     return 0

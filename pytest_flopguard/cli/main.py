@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING
 
 from pytest_flopguard import __version__
 from pytest_flopguard.cli import ci as cli_ci
-from pytest_flopguard.compare.diff import Comparison
+from pytest_flopguard.cli.output import emit, print_table, say
 from pytest_flopguard.errors import FlopguardError, Terminated
-from pytest_flopguard.options import HELP
-from pytest_flopguard.run.gate import Gate
-from pytest_flopguard.run.latency import SWITCHED_OFF, LatencyOptions
-from pytest_flopguard.workers.importguard import ImportGuard
+from pytest_flopguard.options import RUN_OPTIONS, RunOptions
 
 if TYPE_CHECKING:
-    from pytest_flopguard.gitbase.measure_base import BaseCommit
+    from pytest_flopguard.compare.diff import Comparison
+    from pytest_flopguard.run.gate import Gate
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -36,13 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except FlopguardError as exc:
-        _say(f"flopguard: error: {exc}")
+        say(f"flopguard: error: {exc}")
         return EXIT_USAGE
     except Terminated as exc:
-        _say(f"flopguard: {exc}")
+        say(f"flopguard: {exc}")
         return Terminated.exit_code
     except KeyboardInterrupt:
-        _say("flopguard: interrupted")
+        say("flopguard: interrupted")
         return 130
     except BrokenPipeError:  # `flopguard measure | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush quiet
@@ -50,8 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # our bug, not the user's input: one line, exit 2 (1 means "regression")
         if debug:
             raise
-        _say(f"flopguard: internal error: {type(exc).__name__}: {exc}")
-        _say("flopguard: this is a bug in pytest-flopguard; rerun with --debug and report the traceback")
+        say(f"flopguard: internal error: {type(exc).__name__}: {exc}")
+        say("flopguard: this is a bug in pytest-flopguard; rerun with --debug and report the traceback")
         return EXIT_USAGE
 
 
@@ -66,34 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     measure = sub.add_parser("measure", help="measure the budget's models and print their figures")
-    _budget_args(measure)
+    _run_args(measure, "measure")
     # Used by the base process of `check --base`: its models' code must come from the base checkout.
     measure.add_argument("--require-under", metavar="DIR", help=argparse.SUPPRESS)
     measure.add_argument("--head-checkout", metavar="DIR", help=argparse.SUPPRESS)
-    _latency_args(measure)
-    cli_ci.add_shard_option(measure)
     measure.set_defaults(run=_measure)
 
     check = sub.add_parser("check", help="measure, compare with limits and a base, and exit 0/1/2")
-    _budget_args(check)
-    against = check.add_mutually_exclusive_group()
-    against.add_argument(
-        "--base",
-        metavar="REF",
-        help=HELP["base"],
-    )
-    against.add_argument("--baseline", metavar="FILE", help=HELP["baseline"])
-    check.add_argument("--no-cache", action="store_true", help="measure the base even if cached results exist")
-    check.add_argument("--markdown", metavar="OUT", help="write the Markdown report here")
-    check.add_argument(
-        "--plot", metavar="OUT.svg", help="write an SVG of FLOPs vs params (and vs the budget's accuracy figures)"
-    )
-    _latency_args(check)
-    cli_ci.add_check_options(check)
+    _run_args(check, "check")
     check.set_defaults(run=_check)
 
     baseline = sub.add_parser("baseline", help="measure and write the baseline results file (never the budget)")
-    _budget_args(baseline, json=False)
+    _run_args(baseline, "baseline")
     baseline.add_argument(
         "--write", metavar="FILE", help="baseline file to write (default: flopguard-baseline.json beside the budget)"
     )
@@ -114,75 +96,51 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = sub.add_parser("explain", help="per-module table of one model")
     explain.add_argument("name", metavar="NAME")
-    explain.add_argument("--budget", metavar="FILE", help="budget file (default: flopguard.yaml)")
+    _run_args(explain, "explain")
     explain.set_defaults(run=_explain)
     cli_ci.add_commands(sub)
     return parser
 
 
-def _budget_args(parser: argparse.ArgumentParser, json: bool = True) -> None:
-    parser.add_argument(
-        "--budget", metavar="FILE", help="budget file (default: [tool.flopguard] budget or flopguard.yaml)"
-    )
-    if json:
-        parser.add_argument("--json", metavar="OUT", help="write the results JSON here")
-    parser.add_argument("--model", metavar="NAME", action="append", help="measure only this model (repeatable)")
-    from pytest_flopguard.run.checkpoint import add_isolation_args
-
-    add_isolation_args(parser)
+def _run_args(parser: argparse.ArgumentParser, command: str) -> None:
+    """The run options of `command`, from the table the pytest plugin builds its options from."""
+    for option in RUN_OPTIONS:
+        if command in option.commands:
+            option.add(parser.add_argument)
+    if command != "explain":  # explain names its one model
+        parser.add_argument("--model", metavar="NAME", action="append", help="measure only this model (repeatable)")
 
 
-def _latency_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-latency", action="store_true", help="do not time models (their latency rows say skipped)")
-    parser.add_argument(
-        "--latency-time",
-        metavar="DURATION",
-        type=_duration,
-        help=HELP["latency_time"],
-    )
-
-
-def _duration(text: str) -> float:
-    from pytest_flopguard.options import latency_time
-
-    try:
-        return latency_time(text, "--latency-time")
-    except FlopguardError as exc:
-        raise argparse.ArgumentTypeError(f"{exc.message}; {exc.fix}") from None
-
-
-def _latency_options(args: argparse.Namespace) -> LatencyOptions:
-    """Commands with `--no-latency` (measure, check) time models; the others never do."""
-    if not hasattr(args, "no_latency") or getattr(args, "require_under", None):  # the base process only counts
-        return LatencyOptions()
-    if args.no_latency:
-        return LatencyOptions(reason=SWITCHED_OFF)
-    return LatencyOptions(enabled=True, time=args.latency_time)
-
-
-def _load_gate(args: argparse.Namespace, base_file: str | None = None) -> Gate:
-    from pytest_flopguard.budget.loader import load_budget
+def _start(args: argparse.Namespace, options: RunOptions, against_base: bool = False) -> Gate:
     from pytest_flopguard.options import find_budget
-    from pytest_flopguard.results import read_results
+    from pytest_flopguard.run.latency import NOT_HERE
+    from pytest_flopguard.run.start import start
+    from pytest_flopguard.workers.importguard import ImportGuard
 
-    budget = load_budget(find_budget(Path.cwd(), args.budget))
-    for error in budget.errors:
-        _say(f"flopguard: error: {error}")
-    base = read_results(base_file) if base_file else None
-    gate = Gate(budget, base=base, latency=_latency_options(args))
-    from pytest_flopguard.run.checkpoint import pool_for
-
-    gate.pool = pool_for(args)  # started now: torch loads in the worker while we go on
-    if getattr(args, "require_under", None):
+    guard = None
+    if getattr(args, "require_under", None):  # the base process: only counts, from the base checkout
         head = Path(args.head_checkout).resolve() if args.head_checkout else None
-        gate.guard = ImportGuard(Path(args.require_under).resolve(), head)
+        guard = ImportGuard(Path(args.require_under).resolve(), head)
+    timed = "no_latency" in args and guard is None
+    gate = start(
+        options,
+        find_budget(Path.cwd(), options.budget),
+        say,
+        against_base=against_base,
+        latency_off=None if timed else NOT_HERE,
+        guard=guard,
+    )
+    for error in gate.budget.errors:
+        say(f"flopguard: error: {error}")
+    if gate.pool is not None:
+        gate.pool.prestart()  # torch loads in the worker while we go on
     return gate
 
 
 def _selected(args: argparse.Namespace, gate: Gate) -> list[str]:
-    """The models to measure: `--model` names (each must be in the budget), else all."""
+    """The models to measure: `--model` names (each must be in the budget), else all; then the shard's."""
     known = [m.name for m in gate.budget.models]
-    asked: list[str] = args.model or known
+    asked: list[str] = getattr(args, "model", None) or known
     unknown = [n for n in asked if not gate.budget.names_for(n)]
     names = list(dict.fromkeys(n for name in asked for n in gate.budget.names_for(name)))  # a family: its variants
     if unknown:
@@ -194,13 +152,11 @@ def _selected(args: argparse.Namespace, gate: Gate) -> list[str]:
     return cli_ci.selected(args, names, gate.budget.path)
 
 
-def _run_models(args: argparse.Namespace, base_file: str | None = None, gate: Gate | None = None) -> Gate:
-    gate = gate or _load_gate(args, base_file)
-    names = _selected(args, gate)
+def _run_models(gate: Gate, names: list[str], json_path: str | None) -> None:
     show = sys.stderr.isatty() and not os.environ.get("CI")
     from pytest_flopguard.run.checkpoint import Checkpoint
 
-    with Checkpoint(gate, getattr(args, "json", None), _say) as checkpoint:
+    with Checkpoint(gate, json_path, say) as checkpoint:
         for i, name in enumerate(names, 1):
             if show:
                 print(f"\rmeasuring {name} ({i}/{len(names)})...\x1b[K", end="", file=sys.stderr, flush=True)
@@ -208,87 +164,66 @@ def _run_models(args: argparse.Namespace, base_file: str | None = None, gate: Ga
             checkpoint.save()  # results are never lost: after every model, atomically
     if show:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+
+
+def _run(args: argparse.Namespace, options: RunOptions, against_base: bool = False) -> Gate:
+    """Set up, pick the models (an unknown --model is an error before anything slow), measure."""
+    gate = _start(args, options, against_base)
+    names = _selected(args, gate)
+    gate.ensure_base(names)
+    _run_models(gate, names, options.json)
     return gate
 
 
 def _measure(args: argparse.Namespace) -> int:
-    gate = _run_models(args)
+    options = RunOptions.from_namespace(args)
+    gate = _run(args, options)
     comparison = gate.comparison()
-    _print_table(comparison)
-    if comparison.config_errors:
-        return EXIT_USAGE
-    return EXIT_FAIL if any(r.error for r in gate.measured.values()) else EXIT_OK
+    print_table(comparison)
+    _finish(gate, comparison, options)
+    return comparison.measured_exit_code
 
 
 def _check(args: argparse.Namespace) -> int:
-    cli_ci.before_check(args)
-    gate = _load_gate(args, args.baseline)
-    gate.reuse = not args.measure_all  # figures of unchanged models come from the base (run/reuse.py)
-    names = _selected(args, gate)  # an unknown --model is an error before anything slow
-    base = _base_commit(args, gate)
-    if base is not None:
-        from pytest_flopguard.gitbase.measure_base import measure_base
-
-        wanted = names if args.model or args.shard else None
-        gate.base = measure_base(base, gate.budget.path, wanted, use_cache=not args.no_cache, log=_say)
-        gate.base = gate.pair_latency(gate.base, base, names, _say)
-    _run_models(args, gate=gate)
+    options = RunOptions.from_namespace(args)
+    gate = _run(args, options, against_base=True)
     comparison = gate.comparison()
-    _print_table(comparison)
-    _write_markdown(comparison, args.markdown)
-    _write_plot(gate, args.plot)
-    _report_to_actions(comparison, gate.budget.display)
-    cli_ci.after_check(args, gate, comparison)
+    print_table(comparison)
+    _finish(gate, comparison, options)
     return comparison.exit_code
-
-
-def _base_commit(args: argparse.Namespace, gate: Gate) -> BaseCommit | None:
-    """`--base REF`, else (in a GitHub Actions pull request, without --baseline) the PR's base."""
-    from pytest_flopguard.gitbase.measure_base import default_ref, resolve_base
-
-    ref = args.base
-    if ref is None and args.baseline is None and (ref := default_ref(os.environ)) is not None:
-        _say(f"flopguard: pull request: diffing against its base {ref}")
-    return resolve_base(ref, gate.budget.root) if ref is not None else None
 
 
 def _baseline(args: argparse.Namespace) -> int:
     """Write the machine-owned baseline file; the budget file is the user's and is never rewritten."""
-    from pytest_flopguard.options import default_baseline
-    from pytest_flopguard.results import previous_results, write_results
-
-    gate = _run_models(args)
-    path = Path(args.write) if args.write else default_baseline(gate.budget.path)
-    written = gate.baseline(previous_results(path))
-    write_results(written, path)
+    options = RunOptions.from_namespace(args).replace(update=True, baseline=args.write)
+    gate = _run(args, options)
     comparison = gate.comparison()
-    _print_table(comparison)
-    _emit(f"flopguard: baseline written to {path} ({len(written.models)} models)")
-    if comparison.config_errors:
-        return EXIT_USAGE
-    return EXIT_FAIL if any(r.error for r in gate.measured.values()) else EXIT_OK
+    print_table(comparison)
+    _finish(gate, comparison, options)
+    return comparison.measured_exit_code
 
 
-def _say(message: str) -> None:
-    _emit(message, err=True)
+def _finish(gate: Gate, comparison: Comparison, options: RunOptions) -> None:
+    from pytest_flopguard.run.start import finish
 
-
-def _emit(text: str, err: bool = False) -> None:
-    """Print text that may hold untrusted strings: it cannot issue workflow commands."""
-    from pytest_flopguard.render.actions import neutralise
-
-    print(neutralise(text), file=sys.stderr if err else sys.stdout, flush=err)
+    finish(gate, comparison, options, emit)
 
 
 def _compare(args: argparse.Namespace) -> int:
     from pytest_flopguard.compare.diff import compare
     from pytest_flopguard.results import read_results
+    from pytest_flopguard.run.start import report_to_actions
 
     head = read_results(args.head)
     comparison = compare(read_results(args.base), head)
-    _print_table(comparison)
-    _write_markdown(comparison, args.markdown)
-    _report_to_actions(comparison, head.budget or "flopguard.yaml")
+    print_table(comparison)
+    if args.markdown:
+        from pytest_flopguard.render.markdown import render_markdown
+        from pytest_flopguard.results import write_text_atomic
+
+        write_text_atomic(args.markdown, render_markdown(comparison))
+        emit(f"flopguard: Markdown report written to {args.markdown}")
+    report_to_actions(comparison, head.budget or "flopguard.yaml", print, os.environ)
     return comparison.exit_code
 
 
@@ -302,63 +237,14 @@ def _comment(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from pytest_flopguard.render.terminal import render_modules
 
-    args.json, args.model = None, [args.name]
-    gate = _run_models(args)
+    args.model = [args.name]
+    gate = _run(args, RunOptions.from_namespace(args))
     if any(result.error for result in gate.measured.values()):
-        _print_table(gate.comparison())
+        print_table(gate.comparison())
         return EXIT_FAIL
     for name, result in gate.measured.items():  # a family of variants: one table each
-        _emit("\n".join(render_modules(name, result)))
+        emit("\n".join(render_modules(name, result)))
     return EXIT_OK
-
-
-def _print_table(comparison: Comparison) -> None:
-    from pytest_flopguard.render.terminal import render_table
-
-    _emit("\n".join(render_table(comparison, color=_color())))
-
-
-def _color() -> bool:
-    """ANSI colours on a terminal; plain text in CI logs, pipes, NO_COLOR and TERM=dumb."""
-    return (
-        sys.stdout.isatty()
-        and not os.environ.get("CI")
-        and not os.environ.get("NO_COLOR")
-        and os.environ.get("TERM") != "dumb"
-    )
-
-
-def _write_markdown(comparison: Comparison, path: str | None) -> None:
-    if not path:
-        return
-    from pytest_flopguard.render.markdown import render_markdown
-    from pytest_flopguard.results import write_text_atomic
-
-    write_text_atomic(path, render_markdown(comparison))
-    _emit(f"flopguard: Markdown report written to {path}")
-
-
-def _write_plot(gate: Gate, path: str | None) -> None:
-    if not path:
-        return
-    from pytest_flopguard.render.plot import render_plot
-    from pytest_flopguard.results import write_text_atomic
-
-    write_text_atomic(path, render_plot(gate.results()))
-    _emit(f"flopguard: plot written to {path}")
-
-
-def _report_to_actions(comparison: Comparison, budget_file: str) -> None:
-    """In GitHub Actions: the full report in the job summary, annotations on the budget lines."""
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return
-    from pytest_flopguard.github.api import MAX_SUMMARY, write_step_summary
-    from pytest_flopguard.render.actions import error_annotations
-    from pytest_flopguard.render.markdown import render_markdown
-
-    write_step_summary(render_markdown(comparison, max_chars=MAX_SUMMARY // 4), os.environ)
-    for line in error_annotations(comparison, budget_file):
-        print(line)  # our own workflow commands, built from escaped values
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -155,6 +155,14 @@ class Comparison:
             return 2
         return 0 if self.passed else 1
 
+    @property
+    def measured_exit_code(self) -> int:
+        """For commands that measure without judging (`measure`, `baseline`): 0 every model
+        measured; 1 a model that could not be; 2 config error."""
+        if self.config_errors:
+            return 2
+        return 1 if any(m.head is not None and m.head.error for m in self.models) else 0
+
 
 def compare(base: Results | None, head: Results) -> Comparison:
     """Diff head against base (or limits alone when there is no base).

@@ -18,20 +18,18 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from pytest_flopguard.errors import FlopguardError, Terminated
+from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.gitbase import cache as basecache
 from pytest_flopguard.gitbase import process as baseprocess
 from pytest_flopguard.results import Results
+from pytest_flopguard.signals import SigtermRaises, shielded
 
 Log = Callable[[str], None]
 SHALLOW_FIX = (
@@ -171,7 +169,7 @@ def measure_base(
     base: BaseCommit, budget: Path, models: Sequence[str] | None, *, use_cache: bool = True, log: Log = print
 ) -> Results:
     """Results of `budget`'s models at the merge-base (`models`: None for all of the base's)."""
-    relative = _relative_budget(budget, base.root)
+    relative = relative_budget(budget, base.root)
     cache = basecache.cache_path(base.common_dir, base.commit, relative, models)
     results = basecache.read(cache) if use_cache else None
     if results is not None:
@@ -186,13 +184,13 @@ def measure_base(
 def _measure(base: BaseCommit, relative: Path, models: Sequence[str] | None, log: Log) -> Results:
     log(f"flopguard: measuring the base {base.ref} (merge-base {base.commit[:12]}) in a temporary worktree")
     started = time.monotonic()
-    with _sigterm_raises(), _worktree(base) as tree:
+    with checkout(base) as tree:
         results = _measure_in(tree, tree / relative, base, models, log)
     log(f"flopguard: base measured in {time.monotonic() - started:.1f}s")
     return results
 
 
-def _relative_budget(budget: Path, root: Path) -> Path:
+def relative_budget(budget: Path, root: Path) -> Path:
     try:
         return budget.resolve().relative_to(root)
     except ValueError:
@@ -204,7 +202,7 @@ def _relative_budget(budget: Path, root: Path) -> Path:
 
 
 def _measure_in(tree: Path, budget: Path, base: BaseCommit, models: Sequence[str] | None, log: Log) -> Results:
-    names = _base_models(budget, models, log)
+    names = base_models(budget, models, log)
     if not names:  # no budget, or none of the requested models, at the base
         return Results(models={}, budget=budget.name)
     with tempfile.TemporaryDirectory(prefix="flopguard-base-out-") as out:
@@ -216,7 +214,7 @@ def _measure_in(tree: Path, budget: Path, base: BaseCommit, models: Sequence[str
         return read_results(output)
 
 
-def _base_models(budget: Path, wanted: Sequence[str] | None, log: Log) -> list[str]:
+def base_models(budget: Path, wanted: Sequence[str] | None, log: Log) -> list[str]:
     """The models the base budget names (of those wanted); none if it has no budget file."""
     from pytest_flopguard.budget.loader import load_budget
 
@@ -235,6 +233,13 @@ def _base_models(budget: Path, wanted: Sequence[str] | None, log: Log) -> list[s
 
 
 @contextlib.contextmanager
+def checkout(base: BaseCommit) -> Iterator[Path]:
+    """The base checked out in a temporary worktree, removed on any exit, SIGTERM included."""
+    with SigtermRaises("terminated while measuring the base; its worktree was removed"), _worktree(base) as tree:
+        yield tree
+
+
+@contextlib.contextmanager
 def _worktree(base: BaseCommit) -> Iterator[Path]:
     """`git worktree add --detach` at the merge-base in a temp folder; removed and pruned on any exit."""
     repo = _repo(base.root)
@@ -244,7 +249,7 @@ def _worktree(base: BaseCommit) -> Iterator[Path]:
         _add_worktree(repo, tree, base.commit)
         yield tree.resolve()
     finally:
-        with _shielded():
+        with shielded():
             _remove_worktree(repo, tree, folder)
 
 
@@ -270,34 +275,3 @@ def _remove_worktree(repo: Any, tree: Path, folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     with contextlib.suppress(git.GitCommandError):
         repo.git.worktree("prune")
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises `Terminated` here, so the `finally` that removes the worktree runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Terminated("terminated while measuring the base; its worktree was removed")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _shielded() -> Iterator[None]:
-    """A second Ctrl-C or SIGTERM must not cut the cleanup short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

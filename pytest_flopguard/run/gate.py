@@ -27,32 +27,52 @@ if TYPE_CHECKING:
     from pytest_flopguard.workers.pool import Pool
 
 
+Say = Callable[[str], None]
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
 @dataclass
 class Gate:
+    """One run's models and figures. Set up by `run/start.py` from the options; the
+    doors only call `ensure_base`, `measure` and read the results."""
+
     budget: Budget
     base: Results | None = None
-    measured: dict[str, ModelResult] = field(default_factory=dict)
-    # Measures the base on first need (the git worktree is costly): see `ensure_base`.
-    base_loader: Callable[[], Results] | None = None
-    # Set in the base process only: the models' code must come from the base checkout.
-    guard: ImportGuard | None = None
-    # Off unless the CLI or the plugin turns it on (never in the pre-commit hook).
+    # The base commit, measured on first need (a git worktree is costly): see `ensure_base`.
+    base_commit: BaseCommit | None = None
+    base_cache: bool = True  # reuse the base's cached results (`gitbase/cache.py`); off: --no-cache
+    # Off unless the options turn it on (never in the pre-commit hook or the base process).
     latency: LatencyOptions = field(default_factory=LatencyOptions)
-    # Head latency already timed interleaved with the base: model -> device -> figures.
-    paired: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
     # Reuse the base's deterministic figures of models whose inputs are unchanged
-    # (`reuse.py`); the plugin and `check` turn it on unless --flopguard-all / --all.
+    # (`reuse.py`); on unless --all.
     reuse: bool = False
-    # The measuring processes' environment when they are not this one (xdist workers).
-    env: dict[str, Any] | None = None
     # Worker processes that measure the models (`workers/pool.py`); None: in this process (`--in-process`).
     pool: Pool | None = None
+    # Set in the base process only: the models' code must come from the base checkout.
+    guard: ImportGuard | None = None
+    say: Say = _quiet  # progress lines: the base measured or cached, the pull request's base
+    measured: dict[str, ModelResult] = field(default_factory=dict)
+    # Head latency already timed interleaved with the base: model -> device -> figures.
+    paired: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
+    # The measuring processes' environment when they are not this one (xdist workers).
+    env: dict[str, Any] | None = None
 
-    def ensure_base(self) -> Results | None:
-        """The base results, measuring them now if a loader is pending."""
-        if self.base is None and self.base_loader is not None:
-            loader, self.base_loader = self.base_loader, None
-            self.base = loader()
+    def ensure_base(self, names: list[str] | None = None) -> Results | None:
+        """The base results, measuring the base commit now if it is pending.
+
+        `names`: the models this run measures (None: all); only they are measured
+        in the base when they are a subset, and only they are timed against it.
+        """
+        if self.base is None and self.base_commit is not None:
+            from pytest_flopguard.gitbase.measure_base import measure_base
+
+            commit, self.base_commit = self.base_commit, None
+            subset = names if names is not None and set(names) < {m.name for m in self.budget.models} else None
+            measured = measure_base(commit, self.budget.path, subset, use_cache=self.base_cache, log=self.say)
+            self.base = self._pair_latency(measured, commit, names)
         return self.base
 
     def measure(self, name: str) -> ModelResult:
@@ -85,11 +105,9 @@ class Gate:
         self.measured[name] = result
         return result
 
-    def pair_latency(
-        self, base: Results, commit: BaseCommit, names: Iterable[str] | None, log: Callable[[str], None]
-    ) -> Results:
+    def _pair_latency(self, base: Results, commit: BaseCommit, names: Iterable[str] | None) -> Results:
         """Time the latency models interleaved with the base; `base` with the base's side of them."""
-        pairs = pair_latency(self.budget, commit, list(names) if names is not None else None, self.latency, log)
+        pairs = pair_latency(self.budget, commit, list(names) if names is not None else None, self.latency, self.say)
         self.paired = head_figures(pairs)
         return with_base_figures(base, pairs)
 

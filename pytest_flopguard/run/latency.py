@@ -117,11 +117,11 @@ def pair_latency(
     from pytest_flopguard.gitbase import process as baseprocess
     from pytest_flopguard.workers.latency_pair import Side
 
-    relative = gitbase._relative_budget(budget.path, base.root)
+    relative = gitbase.relative_budget(budget.path, base.root)
     pairs: Pairs = {}
-    with gitbase._sigterm_raises(), gitbase._worktree(base) as tree:
+    with gitbase.checkout(base) as tree:
         base_budget = tree / relative
-        in_base = set(gitbase._base_models(base_budget, None, lambda message: None))
+        in_base = set(gitbase.base_models(base_budget, None, lambda message: None))
         base_side = Side(base_budget, baseprocess.environment(base.root, tree), tree, base.root)
         for spec in (s for s in specs if s.name in in_base):
             pairs[spec.name] = _pair_model(spec, base_side, Side(budget.path), options, log)

@@ -98,6 +98,7 @@ def _count(spec: ModelSpec, root: Path) -> Measurement:
         lambda: in_dtype(factory(**spec.kwargs), spec.dtype),
         lambda device, model: make_inputs(spec.inputs, device, model, spec.dtype),
         spec.build_on,
+        upper_bound=spec.data_dependent == "upper_bound",
     )
 
 

@@ -151,6 +151,11 @@ CASES = [
         "bad_build_on.yaml:6 models.detector.build_on: 'gpu' is not one of meta, cpu; did you mean 'cpu'? [FG147]\n  fix: write one of: meta, cpu",
     ),
     (
+        "bad_data_dependent.yaml",
+        "detector",
+        "bad_data_dependent.yaml:6 models.detector.data_dependent: 'upper-bound' is not one of real_run, upper_bound; did you mean 'upper_bound'? [FG148]\n  fix: write one of: real_run, upper_bound",
+    ),
+    (
         "estimate_not_per_device.yaml",
         "classifier",
         "estimate_not_per_device.yaml:6 models.classifier.limits.latency_estimate: latency_estimate limits name a device profile [FG112]\n  fix: write `latency_estimate: {NAME: 4ms}` with NAME a shipped profile (a100, h100, jetson-orin-nano, laptop-cpu, raspberry-pi-5, t4) or one under `devices:`",
@@ -226,6 +231,23 @@ def test_budget_error(name: str, model: str | None, expected: str, monkeypatch: 
     errors = budget.model(model).errors
     assert [str(e) for e in errors] == [expected]
     assert errors[0].model == model
+
+
+def test_factory_only_choices_come_from_defaults_and_are_refused_on_onnx(tmp_path: Path) -> None:
+    path = tmp_path / "flopguard.yaml"
+    path.write_text(
+        "version: 1\ndefaults:\n  data_dependent: upper_bound\n  build_on: cpu\nmodels:\n"
+        "  net:\n    model: a:b\n    inputs: [[1]]\n"
+        "  graph:\n    onnx: g.onnx\n    inputs: [[1]]\n    data_dependent: upper_bound\n    build_on: meta\n"
+    )
+    budget = load_budget(path)
+    net = budget.model("net")
+    assert (net.errors, net.data_dependent, net.build_on) == ((), "upper_bound", "cpu")
+    errors = [str(e).removeprefix(f"{path}:") for e in budget.model("graph").errors]
+    assert errors == [
+        "13 models.graph.build_on: `build_on` applies to a `model:` factory [FG147]\n  fix: remove it",
+        "12 models.graph.data_dependent: `data_dependent` applies to a `model:` factory [FG148]\n  fix: remove it",
+    ]
 
 
 def test_model_error_leaves_other_models_usable(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_pytest_update_writes_the_baseline_never_the_budget(repo: pytest.Pyteste
     budget = repo.path / "flopguard.yaml"
     result = repo.runpytest_subprocess("--flopguard", "--flopguard-update")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["flopguard: baseline written to *flopguard-baseline.json"])
+    result.stdout.fnmatch_lines(["flopguard: baseline written to *flopguard-baseline.json (3 models)"])  # as `flopguard baseline` says it
     first = json.loads((repo.path / "flopguard-baseline.json").read_text())
 
     widen(budget)

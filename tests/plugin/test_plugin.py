@@ -184,3 +184,32 @@ def test_explicit_budget_path_is_relative_to_where_pytest_runs(
     monkeypatch.chdir(sub)
     result = repo.runpytest_subprocess("--flopguard", "--flopguard-budget", "tiny.yaml", "--rootdir", str(repo.path))
     result.assert_outcomes(passed=1)
+
+
+def test_options_that_were_the_command_lines_alone_work_in_pytest(
+    repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--plot, --base-json, --github-output and the Actions summary came to pytest with the one
+    options table and the one `finish` (run/start.py): the same files as `flopguard check`."""
+    output, summary = repo.path / "gh-output.txt", repo.path / "summary.md"
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo.path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo.path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"], cwd=repo.path, check=True
+    )
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.delenv("GITHUB_BASE_REF", raising=False)
+    result = repo.runpytest_subprocess(
+        "--flopguard", "--flopguard-no-latency", "--flopguard-base", "main", "--flopguard-plot", "plot.svg",
+        "--flopguard-base-json", "base.json", "--flopguard-markdown", "report.md", "--flopguard-github-output",
+        "--flopguard-worker-memory", "16GiB",
+    )  # fmt: skip
+    result.assert_outcomes(passed=3)
+    assert (repo.path / "plot.svg").read_text().startswith("<svg")
+    assert set(json.loads((repo.path / "base.json").read_text())["models"]) == {"classifier", "detector", "tiny_gpt"}
+    lines = output.read_text().splitlines()
+    assert "regressions=0" in lines and f"report={repo.path / 'report.md'}" in lines
+    assert f"base-results={repo.path / 'base.json'}" in lines
+    assert "classifier" in summary.read_text()

@@ -207,10 +207,8 @@ def _cli(root: Path, *args: str, mark: str) -> subprocess.Popen[str]:
 def test_twenty_models_one_segfaults_one_hangs_one_exits(tmp_path: Path) -> None:
     root = make_repo(tmp_path, _twenty())
     mark = uuid.uuid4().hex
-    started = time.monotonic()
     proc = _cli(root, "measure", "--json", "out.json", mark=mark)
-    out, err = proc.communicate(timeout=120)
-    elapsed = time.monotonic() - started
+    out, err = proc.communicate(timeout=240)  # a guard against a hung run, not a speed bound
     assert proc.returncode == 1, err
     models = json.loads((root / "out.json").read_text())["models"]
     measured = [n for n, m in models.items() if m["error"] is None]
@@ -221,8 +219,8 @@ def test_twenty_models_one_segfaults_one_hangs_one_exits(tmp_path: Path) -> None
         "hang": "timeout",
         "exits": "crashed (exit 3)",
     }
-    # Bounded by the 3 s timeout plus fresh workers after each fault: not by the 300 s the hang asks for.
-    assert elapsed < 60, elapsed
+    # The hang (it asks for 300 s) was cut at its 3 s `timeout:`, in its worker, and the run went on.
+    assert models["hang"]["error"]["message"].startswith("timeout: not done after 3s;")
     assert "hang: Timeout at faulty.py:" in out
     assert _marked(mark) == []
 

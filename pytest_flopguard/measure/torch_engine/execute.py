@@ -25,6 +25,7 @@ from pytest_flopguard.measure.torch_engine.build import weights_on_meta
 from pytest_flopguard.measure.torch_engine.counter import count_forward
 from pytest_flopguard.measure.torch_engine.dynamo_shims import dynamo_shims_bypassed
 from pytest_flopguard.measure.torch_engine.hybrid import HybridSession, WeightValueNeeded, user_line
+from pytest_flopguard.measure.torch_engine.upper_bound import ASSUMPTIONS
 from pytest_flopguard.measure.types import Measurement
 
 Inputs = tuple[tuple[Any, ...], dict[str, Any]]
@@ -37,17 +38,19 @@ DEFAULT_MAX_REAL_BYTES = 4 * 2**30
 CPU = torch.device("cpu")
 
 
-def count_model(build: Build, make_inputs: MakeInputs, build_on: str = "meta") -> Measurement:
+def count_model(build: Build, make_inputs: MakeInputs, build_on: str = "meta", upper_bound: bool = False) -> Measurement:
     """Count one forward pass of `build()` on the inputs `make_inputs` returns.
 
     `build_on="cpu"` (the budget's `build_on: cpu`) skips hybrid execution: the
     model is built with real random weights and run for real, within
-    FLOPGUARD_MAX_REAL_BYTES.
+    FLOPGUARD_MAX_REAL_BYTES. `upper_bound` (`data_dependent: upper_bound`)
+    counts a data-dependent model on meta weights under the assumptions of
+    `upper_bound.py` (every mask true, NMS keeps every box) instead of a real run.
 
     >>> count_model(lambda: torch.nn.Linear(4, 2), lambda device, model: ((torch.randn(1, 4),), {})).macs
     8
     """
-    session = HybridSession()
+    session = HybridSession(ASSUMPTIONS if upper_bound else None)
     with dynamo_shims_bypassed():  # meta kernels would import torch's compiler: ~1 s
         try:
             model: torch.nn.Module | None = _built(build, weights_on_meta(session))
@@ -63,7 +66,7 @@ def count_model(build: Build, make_inputs: MakeInputs, build_on: str = "meta") -
             assert model is not None  # a failed meta build raised above
             args, kwargs = _inputs(make_inputs, model)
             try:
-                return count_forward(model, args, kwargs, below=session.running)
+                return _with_assumptions(count_forward(model, args, kwargs, below=session.running), session)
             except Exception as exc:  # the model's code needs real weights: see below
                 reason = f"hybrid execution failed ({type(exc).__name__}: {_first_line(exc)})"
                 # What read a weight-derived value decides the count: say so (`data_dependent`).
@@ -75,6 +78,17 @@ def count_model(build: Build, make_inputs: MakeInputs, build_on: str = "meta") -
     measured = count_forward(model, args, kwargs)
     note = f"{reason}; counted a real CPU run with random weights (seed 0)"
     return dataclasses.replace(measured, notes=(*measured.notes, note), data_dependent=depends)
+
+
+def _with_assumptions(measured: Measurement, session: HybridSession) -> Measurement:
+    """Say what `data_dependent: upper_bound` assumed, and mark the model data-dependent."""
+    if not session.assumed:
+        return measured
+    note = "data_dependent: upper_bound: counted on meta weights assuming " + "; ".join(
+        f"{what} ({where})" for what, where in session.assumed.items()
+    )
+    first = next(iter(session.assumed.values()))
+    return dataclasses.replace(measured, notes=(*measured.notes, note), data_dependent=first)
 
 
 def _because_of_meta(exc: Exception) -> bool:

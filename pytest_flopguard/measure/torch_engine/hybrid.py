@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +61,24 @@ FACTORIES = frozenset(
 )
 aten = torch.ops.aten
 # Ops that read values: `.item()`, and those whose output *shape* depends on
-# the values (`nonzero`, boolean masks, `unique`). On a weight-derived (meta)
-# argument the count itself depends on the weights: the model is data-dependent.
-_VALUE_OPS = frozenset(
-    getattr(getattr(aten, packet), overload)
-    for packet, overload in (
-        ("_local_scalar_dense", "default"),
-        ("nonzero", "default"),
-        ("nonzero_static", "default"),
-        ("masked_select", "default"),
-        ("_unique", "default"),
-        ("_unique2", "default"),
-        ("unique_dim", "default"),
-        ("unique_consecutive", "default"),
-        ("bincount", "default"),
-        ("repeat_interleave", "Tensor"),
-    )
-    if hasattr(aten, packet)  # older torch lacks some
+# the values (`nonzero`, boolean masks, `unique`, NMS). On a weight-derived
+# (meta) argument the count itself depends on the weights: the model is
+# data-dependent. Keyed by the op's name, so that an extension's op (torchvision's
+# NMS) needs no import here.
+VALUE_OPS = frozenset(
+    {
+        "aten::_local_scalar_dense",
+        "aten::nonzero",
+        "aten::nonzero_static",
+        "aten::masked_select",
+        "aten::_unique",
+        "aten::_unique2",
+        "aten::unique_dim",
+        "aten::unique_consecutive",
+        "aten::bincount",
+        "aten::repeat_interleave.Tensor",
+        "torchvision::nms",
+    }
 )
 # Indexing with a boolean mask is a `nonzero` inside the kernel: the output's
 # shape depends on the mask's values.
@@ -100,10 +101,20 @@ class WeightValueNeeded(RuntimeError):
 class HybridSession:
     """One model's hybrid run: built and counted under one dispatch mode, so a
     real tensor tainted with meta data while the model is built is still meta
-    when it is counted."""
+    when it is counted.
 
-    def __init__(self) -> None:
-        self._dispatch = _HybridDispatch()
+    `assumptions` (`upper_bound.ASSUMPTIONS`, the budget's `data_dependent:
+    upper_bound`) answers a value op on weight-derived data instead of raising
+    `WeightValueNeeded`; `assumed` then holds, per assumption, the first op and
+    line that relied on it.
+    """
+
+    def __init__(self, assumptions: Mapping[str, tuple[str, Any]] | None = None) -> None:
+        self._dispatch = _HybridDispatch(assumptions or {})
+
+    @property
+    def assumed(self) -> dict[str, str]:
+        return self._dispatch.assumed
 
     def dispatch(self) -> TorchDispatchMode:
         return self._dispatch
@@ -116,9 +127,11 @@ class HybridSession:
 
 
 class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch leaves it untyped
-    def __init__(self) -> None:
+    def __init__(self, assumptions: Mapping[str, tuple[str, Any]]) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.tainted: set[StorageWeakRef] = set()
+        self.assumptions = assumptions
+        self.assumed: dict[str, str] = {}
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -129,8 +142,8 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
         tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         if not any(self._is_meta(t) for t in tensors):
             return func(*args, **kwargs)
-        if func in _VALUE_OPS:
-            raise WeightValueNeeded(str(func.overloadpacket), _user_line())
+        if _name(func) in VALUE_OPS:
+            return self._assume(func, _name(func))(*args, **kwargs)
         if func in _INDEXING:
             args = (args[0], self._mask_indices(func, args[1]), *args[2:])
         written = _written_real(func, args, kwargs)
@@ -155,16 +168,30 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
             if not isinstance(index, torch.Tensor) or index.dtype != torch.bool:
                 out.append(index)
             elif self._is_meta(index):
-                raise WeightValueNeeded(str(func.overloadpacket), _user_line())
+                out.extend(self._assume(func, "aten::nonzero")(index).unbind(1))
             else:
                 out.extend(index.nonzero().unbind(1))
         return out
+
+    def _assume(self, func: Any, name: str) -> Any:
+        """The assumption's stand-in for `name`, or `WeightValueNeeded` without one."""
+        if name not in self.assumptions:
+            raise WeightValueNeeded(str(func.overloadpacket), _user_line())
+        what, stand_in = self.assumptions[name]
+        self.assumed.setdefault(what, f"{func.overloadpacket} at {_user_line()}")
+        return stand_in
 
     def _to_meta(self, x: Any) -> Any:
         if not isinstance(x, torch.Tensor) or x.is_meta:
             return x
         # Same shape, strides and dtype; the values do not matter on meta.
         return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=META)
+
+
+def _name(func: Any) -> str:
+    """`aten::nonzero`, `aten::repeat_interleave.Tensor`: the op as VALUE_OPS names it."""
+    name = func.name() if hasattr(func, "name") else str(func)
+    return name.removesuffix(".default")
 
 
 def _written_real(func: Any, args: Any, kwargs: dict[str, Any]) -> list[torch.Tensor]:

@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from pytest_flopguard.errors import FlopguardError  # noqa: E402
 from pytest_flopguard.measure.onnx_engine import formulas as onnx_formulas  # noqa: E402
+from pytest_flopguard.measure.onnx_engine import inference as onnx_inference  # noqa: E402
 from pytest_flopguard.measure.onnx_engine import loader as onnx_loader  # noqa: E402
 from pytest_flopguard.measure.onnx_engine.counter import count_onnx  # noqa: E402
 from pytest_flopguard.measure.onnx_engine.loader import OnnxSource  # noqa: E402
@@ -622,7 +623,7 @@ def test_checker_rejection(tmp_path: Path) -> None:
 
 
 def test_a_crash_in_the_checker_costs_the_model_not_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(onnx_loader, "_CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    monkeypatch.setattr(onnx_inference, "_CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
     err = refused(conv_graph(tmp_path / "m.onnx"))
     assert (err.code, err.message) == (
         "FG328",

@@ -258,6 +258,53 @@ def test_an_input_mask_stays_hybrid_and_a_score_mask_is_data_dependent() -> None
     assert "test_build.py" in m.data_dependent and "self.score(x)[:, 0] > 0" in m.data_dependent
 
 
+class DetectionLike(nn.Module):
+    """Scores from the weights pick rows, then classes from the weights loop: a detection head's shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(4, 1)
+        self.refine = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        kept = x[self.score(x)[:, 0] > 0]  # weight-derived boolean mask
+        classes = self.score(x)[:, 0].round().long()
+        per_class = [self.refine(x[torch.where(classes == c)[0]]).sum() for c in torch.unique(classes)]
+        return self.refine(kept), torch.stack(per_class).sum()
+
+
+def test_upper_bound_counts_a_data_dependent_model_on_meta_weights_under_stated_assumptions() -> None:
+    def rows(device: torch.device, model: nn.Module) -> Inputs:
+        return (torch.randn(10, 4),), {}
+
+    m = count_model(DetectionLike, rows, upper_bound=True)
+    assert m.execution == "hybrid"  # no real run: nothing weight-sized was allocated
+    # every row kept: score 10x4, refine 10x4x4, score again 10x4; unique finds one class,
+    # whose loop refines all 10 rows once more (10x4x4)
+    assert m.macs == 10 * 4 + 10 * 4 * 4 + 10 * 4 + 10 * 4 * 4
+    assert m.data_dependent is not None and m.data_dependent.startswith("aten.index at ")
+    (note,) = m.notes
+    assert note.startswith("data_dependent: upper_bound: counted on meta weights assuming ")
+    assert "every weight-derived mask is all true (aten.index at " in note
+    assert "unique finds one value (aten._unique2 at " in note and "torch.unique(classes)" in note
+    real = count_model(DetectionLike, rows)
+    assert real.execution == "real" and real.macs <= m.macs  # an upper bound of the seeded real run
+
+
+def test_upper_bound_has_no_bound_for_item_and_counts_a_real_run() -> None:
+    class ScaledByItsScore(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * float(self.lin(x).max())
+
+    m = count_model(ScaledByItsScore, lambda d, model: ((torch.randn(2, 4),), {}), upper_bound=True)
+    assert m.execution == "real" and m.macs == 2 * 4 * 4
+    assert m.data_dependent is not None and m.data_dependent.startswith("aten._local_scalar_dense at ")
+
+
 SCALED_BY_A_WEIGHT = '''
 import torch
 from torch import nn
@@ -315,3 +362,49 @@ def test_build_on_cpu_is_refused_over_the_real_weight_cap(monkeypatch: pytest.Mo
     monkeypatch.setenv("FLOPGUARD_MAX_REAL_BYTES", "100")
     with pytest.raises(FlopguardError, match=r"\(build_on: cpu in the budget\), and they take 288B"):
         count_model(lambda: nn.Linear(8, 8), lambda d, model: ((torch.randn(2, 8),), {}), build_on="cpu")
+
+
+MASKED_BY_SCORE = """
+import torch
+from torch import nn
+
+class MaskedByScore(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.score = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.score(x[self.score(x)[:, 0] > 0])
+
+def build():
+    return MaskedByScore()
+"""
+
+DATA_DEPENDENT_BUDGET = """version: 1
+defaults:
+  data_dependent: upper_bound
+models:
+  bounded:
+    model: nets:build
+    inputs: [[16, 8]]
+  seeded:
+    model: nets:build
+    inputs: [[16, 8]]
+    data_dependent: real_run
+"""
+
+
+@pytest.mark.slow
+def test_the_budget_chooses_how_a_data_dependent_model_is_counted(tmp_path: Any) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "nets.py").write_text(MASKED_BY_SCORE)
+    (tmp_path / "flopguard.yaml").write_text(DATA_DEPENDENT_BUDGET)
+    run_cli("measure", "--json", "out.json", cwd=tmp_path)
+    models = json.loads((tmp_path / "out.json").read_text())["models"]
+    bounded, seeded = models["bounded"], models["seeded"]
+    assert bounded["execution"] == "hybrid" and bounded["metrics"]["macs"] == 16 * 8 + 16 * 8  # all 16 rows kept
+    assert bounded["data_dependent"].startswith("aten.index at nets.py:11 ")
+    assert bounded["notes"][0].startswith("data_dependent: upper_bound: counted on meta weights assuming every")
+    assert seeded["execution"] == "real" and seeded["metrics"]["macs"] < bounded["metrics"]["macs"]
+    assert seeded["data_dependent"] == bounded["data_dependent"]
