@@ -1,7 +1,8 @@
 """The versioned results file: the contract between plugin, CLI and Action.
 
 ```
-{"schema": 1, "tool": {...}, "convention": {...}, "env": {...}, "git": {...},
+{"schema": 1, "tool": {...}, "convention": {...}, "env": {...},
+ "git": {"commit", "ref", "dirty", "budget": "packages/vision/flopguard.yaml"},
  "budget": "flopguard.yaml",
  "models": {NAME: {"metrics": {...}, "modules": [...], "ops": {...},
                    "uncounted_ops": {...}, "execution": "meta", "notes": [...],
@@ -14,7 +15,10 @@ Inside the program metrics are a flat mapping (`latency.cpu` -> seconds, the
 median; its spread is in `ModelResult.latency`); in the file per-device metrics
 nest as SPEC shows: `"latency": {"cpu": {"median_s", "p10_s", "p90_s",
 "samples", "threads", "environment", "versus_base"?}}`,
-`"latency_estimate": {"t4": 0.0041}`. Writes are atomic.
+`"latency_estimate": {"t4": 0.0041}`. Writes are atomic. Reads check every
+field against `results_shape.RESULTS_SHAPE` first. `budget` is the file as
+the run named it, `git.budget` its path in the repository (the key of its
+pull request comment).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pytest_flopguard.budget.schema import Variant
 from pytest_flopguard.errors import ResultsError
 from pytest_flopguard.measure.types import FLOP_CONVENTION, LatencyStats, ModuleStats, OpStats, VersusBase
 from pytest_flopguard.metrics import METRICS
+from pytest_flopguard.shape import ShapeError, check
 
 SCHEMA = 1
 # ErrorInfo.type of a base model whose code was imported from outside the
@@ -281,23 +286,25 @@ def from_json(data: Any, source: str = "results") -> Results:
             f"{source} has results schema {data['schema']!r}; this pytest-flopguard {__version__} reads schema {SCHEMA}",
             fix="regenerate the file with this version, or install the version that wrote it",
         )
+    from pytest_flopguard.results_shape import RESULTS_SHAPE
+
     try:
-        models = {str(name): _model_from_json(entry) for name, entry in data["models"].items()}
-        return Results(
-            models=models,
-            env=data.get("env", {}),
-            git=data.get("git", {}),
-            budget=data.get("budget"),
-            budget_models=tuple(data.get("budget_models", ())),
-            convention=data["convention"]["flops"],
-            tool_version=data["tool"]["version"],
-        )
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        check(data, RESULTS_SHAPE)
+    except ShapeError as exc:
         raise ResultsError(
             "FG202",
-            f"{source} is malformed ({type(exc).__name__}: {exc})",
-            fix="regenerate it with `flopguard measure --json FILE`",
+            f"{source} is malformed: {exc}",
+            fix="regenerate it with `flopguard measure --json FILE`; results files are not edited by hand",
         ) from None
+    return Results(
+        models={name: _model_from_json(entry) for name, entry in data["models"].items()},
+        env=data.get("env", {}),
+        git=data.get("git", {}),
+        budget=data.get("budget"),
+        budget_models=tuple(data.get("budget_models", ())),
+        convention=data["convention"]["flops"],
+        tool_version=data["tool"]["version"],
+    )
 
 
 def _model_from_json(entry: dict[str, Any]) -> ModelResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from pytest_flopguard.errors import ResultsError
 from pytest_flopguard.measure.types import ModuleStats, OpStats
 from pytest_flopguard.results import ErrorInfo, ModelResult, Results, read_results, to_json, write_results
+from pytest_flopguard.run.gate import git_info
 
 
 def sample() -> Results:
@@ -82,4 +84,29 @@ def test_metric_values_must_be_finite_numbers(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ResultsError) as info:
         read_results(path)
     assert info.value.code == "FG202"
-    assert "is not a finite number" in info.value.message
+    assert "models.good.metrics.macs: expected a finite number, got " in info.value.message
+
+
+def test_every_field_the_writer_writes_is_declared_in_the_shape() -> None:
+    """A new field written to results files must be declared in `results_shape.py` too: then it is
+    checked on reading, and tests/github/test_inert_comment.py plants a payload in it."""
+    from pytest_flopguard.budget.schema import Variant
+    from pytest_flopguard.results_shape import MODEL_SHAPE, RESULTS_SHAPE
+
+    every = replace(
+        sample().models["good"],
+        variant=Variant("good", "640", (640, 640), 1, "bf16", "g"),
+        accuracy=76.1,
+        inputs_hash="abc",
+        reused=True,
+        seconds=1.5,
+        notes=("a note",),
+        data_dependent="aten.nonzero at x.py:1",
+        output="printed",
+    )
+    data = to_json(replace(sample(), models={"every": every, "bad": sample().models["bad"]}))
+    assert set(data) <= set(RESULTS_SHAPE.fields)
+    for entry in data["models"].values():
+        assert set(entry) <= set(MODEL_SHAPE.fields), set(entry) - set(MODEL_SHAPE.fields)
+    git = git_info(Path(__file__).resolve().parents[1] / "pyproject.toml")  # this clone's facts, as a run records them
+    assert git and set(git) <= set(RESULTS_SHAPE.fields["git"].fields)  # type: ignore[attr-defined]

@@ -26,7 +26,9 @@ from pathlib import Path
 from pytest_flopguard.errors import FlopguardError
 
 Say = Callable[[str], None]
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_repo"
+# In an installed wheel the build put a copy in the package (setup.py); in a clone it is beside it.
+PACKAGED = Path(__file__).resolve().parents[1] / "example_repo"
+EXAMPLE = PACKAGED if PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "example_repo"
 BRANCH = "widen-stage2"
 # The change under review: stage2 gets 3x instead of 2x the stem's channels.
 CHANGE = (
@@ -59,8 +61,8 @@ def _example() -> Path:
     if not (EXAMPLE / "flopguard.yaml").is_file():
         raise FlopguardError(
             "FG630",
-            f"the demo needs example_repo/ from a clone of pytest-flopguard, and {EXAMPLE} has none",
-            fix="clone the repository and install it with `pip install -e .` (example_repo is not in the wheel)",
+            f"the demo needs example_repo/, and neither {PACKAGED} nor {EXAMPLE} has it",
+            fix="reinstall pytest-flopguard from a wheel or an sdist built by setup.py, or `pip install -e .` in a clone",
         )
     return EXAMPLE
 

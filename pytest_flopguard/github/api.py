@@ -225,8 +225,9 @@ def own_login(client: Client) -> str | None:
 
 
 def _is_ours(comment: Mapping[str, Any], marker: str, author: str | None) -> bool:
+    """Our comment for this marker: on its first line (another budget's marker is another comment)."""
     user = comment.get("user") or {}
-    if marker not in str(comment.get("body", "")):
+    if str(comment.get("body", "")).split("\n", 1)[0].strip() != marker:
         return False
     return user.get("login") == author if author is not None else user.get("type") == "Bot"
 

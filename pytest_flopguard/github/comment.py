@@ -20,7 +20,7 @@ from pytest_flopguard.github.api import (
     upsert_comment,
     write_step_summary,
 )
-from pytest_flopguard.render.markdown import MARKER, MAX_CHARS
+from pytest_flopguard.render.markdown import MARKER, MAX_CHARS, marker_of
 
 Say = Callable[[str], None]
 
@@ -33,7 +33,10 @@ def run_comment(
     repo: str | None = None,
     client: Client | None = None,
 ) -> int:
-    """Exit code: 0 posted (or degraded to the summary), 1 GitHub failed, 2 usage."""
+    """Exit code: 0 posted (or degraded to the summary), 1 GitHub failed, 2 usage.
+
+    The comment updated is the one with the report's marker: one per budget file.
+    """
     body = _body(markdown_path)
     target = target_from_env(env, pr, repo)
     if target.pr is None:
@@ -42,7 +45,8 @@ def run_comment(
         return 0
     client = client or Client(target.api_url, target.token)
     try:
-        posted = upsert_comment(client, target.repo, target.pr, body, MARKER, own_login(client))
+        marker = marker_of(body) or MARKER
+        posted = upsert_comment(client, target.repo, target.pr, body, marker, own_login(client))
     except GitHubError as exc:
         if exc.read_only:
             where = (
@@ -67,7 +71,7 @@ def _body(path: str) -> str:
             f"cannot read the report {path}: {exc.strerror}",
             fix="write it first with `flopguard check --markdown FILE`",
         ) from None
-    if MARKER not in text:
+    if marker_of(text) is None:  # a report written by hand or another tool
         text = f"{MARKER}\n{text}"
     if len(text) > MAX_CHARS:
         raise FlopguardError(

@@ -1,7 +1,8 @@
 """The Markdown report (pull request comment, job summary), from jinja2.
 
 A hidden marker on the first line lets the commenter find and update its
-earlier comment. No timestamps: unchanged results give an identical body.
+earlier comment: one sticky comment per budget file. No timestamps:
+unchanged results give an identical body.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from pytest_flopguard.measure.types import FLOP_CONVENTION, ModuleStats
 from pytest_flopguard.render import cells
 from pytest_flopguard.render.chart import MAX_MODELS, flops_chart
 from pytest_flopguard.render.details import error_details
+from pytest_flopguard.render.inert import Markdown, inert
 
-MARKER = "<!-- pytest-flopguard:report -->"
+MARKER = "<!-- pytest-flopguard:report -->"  # a budget at the repository root's (as before budgets had their own)
+# The marker of a budget elsewhere; `marker_of` reads either back from a report's first line.
+_KEYED = "<!-- pytest-flopguard:report budget={} -->"
+_MARKER_LINE = re.compile(r"<!-- pytest-flopguard:report(?: budget=[A-Za-z0-9._/%-]{1,300})? -->")
 MAX_CHARS = 65_536  # GitHub refuses longer comment bodies
 TOP_MODULES = 10
 
@@ -31,12 +36,30 @@ class ModuleMove:
     bytes: str
 
 
-def escape(text: str) -> str:
-    """Literal text in a Markdown table cell: no markup, no HTML, no @mentions."""
-    text = re.sub(r"[\r\n\t]+", " ", text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = re.sub(r"([\\`*_\[\]|#~])", r"\\\1", text)
-    return text.replace("@", "@\u200b")  # a zero-width space keeps @name from pinging
+def marker_for(budget: str | None) -> str:
+    """The sticky comment's marker of a budget file, by its path in the repository.
+
+    A monorepo's budgets (`packages/vision/flopguard.yaml`, `packages/text/flopguard.yaml`)
+    each get their own comment on a pull request; a budget at the root keeps the
+    marker of earlier versions, so their comment is still updated, not doubled. The
+    path comes from the results file (a pull request's, in the fork-safe job): it is
+    reduced to characters that cannot end the HTML comment.
+
+    >>> marker_for("packages/vision/flopguard.yaml")
+    '<!-- pytest-flopguard:report budget=packages/vision/flopguard.yaml -->'
+    >>> marker_for("flopguard.yaml") == marker_for(None) == MARKER
+    True
+    """
+    if not budget or "/" not in budget.strip("/"):
+        return MARKER
+    safe = re.sub(r"[^A-Za-z0-9._/-]", lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()), budget)
+    return _KEYED.format(safe[:300])
+
+
+def marker_of(report: str) -> str | None:
+    """The marker on the first line of a report, if it has one."""
+    first = report.split("\n", 1)[0].strip()
+    return first if _MARKER_LINE.fullmatch(first) else None
 
 
 def render_markdown(comparison: Comparison, max_chars: int = MAX_CHARS) -> str:
@@ -103,12 +126,12 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pytest_flopguard", "render/templates"),
-        autoescape=False,  # Markdown, not HTML: every cell goes through `escape`
+        autoescape=False,  # Markdown, not HTML: `inert` is the escaping, on every {{ }}
+        finalize=inert,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["md"] = escape
     shown, unchanged = _table_models(comparison, plan.collapse_unchanged)
     pairs = [(m, row) for m in shown for row in (m.metrics or (None,))]
     keep: list[int] = list(range(len(pairs)))
@@ -120,9 +143,9 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
     details = [
         (m, moves) for m in comparison.models if _worth_detail(m) for moves in [_moves(m)] if moves or _remarks(m)
     ]
-    crashes = {m.name: block for m in comparison.models if (block := _error_block(m))}
+    crashes = {m.name: Markdown(block) for m in comparison.models if (block := _error_block(m))}
     return env.get_template("report.md.j2").render(
-        marker=MARKER,
+        marker=Markdown(marker_for(comparison.head_git.get("budget"))),
         comparison=comparison,
         passed=comparison.passed,
         headline=cells.headline_of(comparison),
@@ -140,6 +163,7 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
         )
         + (["the FLOPs chart"] if chart is not None and not plan.chart else []),
         chart=chart if plan.chart else None,
+        chart_block=Markdown(chart.block) if chart is not None else None,
         max_chart=MAX_MODELS,
         scaling=[cells.scaling_line(note) for note in comparison.scaling],
         reused=cells.reused_line(comparison),

@@ -121,7 +121,7 @@ class Gate:
             env=self.env
             if self.env is not None
             else (dict(self.pool.env) if self.pool and self.pool.env else env_info()),
-            git=git_info(self.budget.root),
+            git=git_info(self.budget.path),
             budget=self.budget.display,
             budget_models=tuple(m.name for m in self.budget.models),
         )
@@ -152,18 +152,22 @@ class Gate:
         return compare(base, results).models[0]
 
 
-def git_info(root: Path) -> dict[str, Any]:
-    """Commit and ref of the repository holding the budget, if it is one.
+def git_info(budget: Path) -> dict[str, Any]:
+    """Commit and ref of the repository holding the budget, if it is one, and the
+    budget file's path in it (`packages/vision/flopguard.yaml`: the key of its
+    pull request comment, one per budget in a monorepo).
 
-    Three plain `git` calls: every measuring process records these, and
-    importing GitPython would cost it a quarter of a second.
+    Plain `git` calls: every measuring process records these, and importing
+    GitPython would cost it a quarter of a second.
     """
+    root = budget.parent
     commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
     if commit is None:  # not a repository, no commits yet, git missing: no git facts
         return {}
     ref = _git(root, "symbolic-ref", "--short", "-q", "HEAD") or None  # None: detached
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "ref": ref, "dirty": bool(status)}
+    prefix = _git(root, "rev-parse", "--show-prefix") or ""  # the folder in the repository, `a/b/` or empty
+    return {"commit": commit, "ref": ref, "dirty": bool(status), "budget": f"{prefix}{budget.name}"}
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -131,7 +131,7 @@ def test_custom_op_is_listed_as_uncounted(example_copy: Path) -> None:
         in proc.stdout
     )
     report = (example_copy / "r.md").read_text()
-    assert "Uncounted ops (no FLOP formula; not in the totals): `flopguard_example.smooth.default` ×1" in report
+    assert "Uncounted ops (no FLOP formula; not in the totals): flopguard_example.smooth.default ×1" in report
 
 
 def test_in_actions_check_writes_summary_and_annotations_and_neutralises(example_copy: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -55,3 +56,55 @@ def test_a_change_that_is_not_caught_fails_the_demo(
     code = demo.run_demo(None, str(tmp_path / "r.md"), lines.append)
     assert code == 1
     assert "the change was NOT caught as expected (`flopguard check` exited 0)" in lines[-1]
+
+
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "pytest_flopguard", "example_repo")
+
+
+def test_demo_runs_from_an_installed_wheel_outside_a_clone(tmp_path: Path) -> None:
+    """Build the wheel from a copy of the sources, install it alone in a fresh venv (torch and the
+    other dependencies from this environment, on a plain path entry), run `flopguard demo` elsewhere."""
+    import shutil
+    import sys
+    import sysconfig
+
+    from tests.conftest import REPO
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, src / name)
+    wheel = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert wheel.returncode == 0, wheel.stderr
+    (built,) = (tmp_path / "dist").glob("pytest_flopguard-*.whl")
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(built)], capture_output=True, text=True, check=False
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    # This environment's packages (torch, jinja2, ...) as a plain path entry: its .pth files, and
+    # with them the editable install of this clone, are not read, so the package comes from the wheel.
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    (Path(site) / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    where = subprocess.run([str(python), "-c", "import pytest_flopguard; print(pytest_flopguard.__file__)"],
+                           cwd=away, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert where.startswith(site), where
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GITHUB_ACTIONS", "GITHUB_BASE_REF")}
+    demo_run = subprocess.run([str(venv / "bin" / "flopguard"), "demo"], cwd=away, env={**env, "CI": "true"},
+                              capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert demo_run.returncode == 0, demo_run.stdout + demo_run.stderr
+    assert "the gate caught the regression" in demo_run.stdout
+    assert "🔺 regressed" in (away / "flopguard-report.md").read_text()

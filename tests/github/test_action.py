@@ -26,6 +26,7 @@ from tests.helpers.gha import (
     GitHubWithPulls,
     Job,
     StepResult,
+    Uses,
     checkout_pull_request,
     load,
     pr_repository,
@@ -71,6 +72,7 @@ def run_action(
     inputs: dict[str, str] | None = None,
     event: dict[str, object] | None = None,
     extra_env: dict[str, str] | None = None,
+    uses: dict[str, Uses] | None = None,
 ) -> ActionRun:
     event_path = tmp / "event.json"
     event_path.write_text(json.dumps(event or {}))
@@ -82,7 +84,7 @@ def run_action(
         "env": {},
     }
     (tmp / "scratch").mkdir()
-    job = Job(context=context, env=env, workdir=repo, scratch=tmp / "scratch")
+    job = Job(context=context, env=env, workdir=repo, scratch=tmp / "scratch", uses=uses or {})
     code, outputs = run_composite(ACTION, inputs or {}, job, REPO)
     return ActionRun(code, job, outputs, tmp / "summary.md", tmp / "pip.log")
 
@@ -188,12 +190,50 @@ def test_without_torch_the_install_step_says_what_to_do(repo: Path, tmp_path: Pa
     assert not run.step("Measure and compare").ran
 
 
+def test_torch_input_installs_the_cpu_build_first_and_caches_the_downloads(
+    repo: Path, tmp_path: Path, github: GitHubWithPulls, torch_version: str
+) -> None:
+    """The install step as the runner runs it, with `torch` and `requirements`: torch from PyTorch's
+    CPU index first (never PyPI's CUDA build), then the requirements, then the action; pip's downloads
+    in the folder the cache step restores, under a key that names the torch and the index."""
+    cached: list[dict[str, str]] = []
+
+    def cache(step: object, given: dict[str, str], job: Job) -> dict[str, str]:
+        cached.append(given)
+        return {"cache-hit": "false"}
+
+    inputs = {"torch": "2.13.0", "requirements": "requirements.txt"}
+    run = run_action(repo, tmp_path, github, inputs, checkout_pull_request(repo, "docs"), uses={"actions/cache": cache})
+    assert run.code == 0, run.job.log()
+    index = "https://download.pytorch.org/whl/cpu"
+    assert cached == [{"path": "~/.cache/flopguard-pip", "key": f"flopguard-pip-Linux-torch-2.13.0-{index}"}]
+    home = Path(run.job.env.get("HOME", str(Path.home())))
+    at = f"PIP_CACHE_DIR={home}/.cache/flopguard-pip"
+    assert run.pip_calls() == [
+        at, "install", "--disable-pip-version-check", "--index-url", index, "torch==2.13.0",
+        at, "install", "--disable-pip-version-check", "-r", "requirements.txt",
+        at, "install", "--disable-pip-version-check", str(REPO), f"torch=={torch_version}",
+    ]  # fmt: skip
+
+
+def test_a_gpu_runner_names_its_index_and_no_cache_means_no_cache(
+    repo: Path, tmp_path: Path, github: GitHubWithPulls, torch_version: str
+) -> None:
+    inputs = {"torch": "2.13.0", "torch-index-url": "https://download.pytorch.org/whl/cu126", "cache": "false"}
+    run = run_action(repo, tmp_path, github, inputs, checkout_pull_request(repo, "docs"))  # no cache stand-in: not used
+    assert run.code == 0, run.job.log()
+    assert run.pip_calls()[:5] == [
+        "install", "--disable-pip-version-check", "--index-url", "https://download.pytorch.org/whl/cu126", "torch==2.13.0"
+    ]  # fmt: skip
+    assert not any(call.startswith("PIP_CACHE_DIR=") for call in run.pip_calls())
+
+
 def test_every_input_reaches_the_shell_through_env() -> None:
     for step in ACTION["runs"]["steps"]:
         if "run" in step:
             assert "${{" not in step["run"], step["name"]
     install = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "install")
     assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
-    setup = next(s for s in ACTION["runs"]["steps"] if "uses" in s)
+    setup = next(s for s in ACTION["runs"]["steps"] if "setup-python" in s.get("uses", ""))
     assert setup["if"] == "inputs.python-version != ''"
     assert setup["uses"].split("@")[1].isalnum() and len(setup["uses"].split("@")[1]) == 40

@@ -267,6 +267,7 @@ def measure_pull_request(repo: Path, tmp: Path, branch: str) -> tuple[Artifacts,
     uses = {
         "actions/checkout": no_op,
         "actions/setup-python": no_op,
+        "actions/cache": no_op,
         "your-org/pytest-flopguard": our_action,
         "actions/upload-artifact": artifacts.upload,
     }
@@ -415,6 +416,118 @@ def test_hostile_artifact_is_refused_and_nothing_is_posted(
     assert github.log == [] and github.comments == []
 
 
+# --- a malformed artifact: every field checked against the results schema, the wrong one named ---
+
+
+def full_results() -> dict[str, Any]:
+    """A results file with every kind of record: modules, ops, latency with its spread, a variant, an error."""
+    from pytest_flopguard.budget.schema import Variant
+    from pytest_flopguard.measure.types import LatencyStats, ModuleStats, OpStats
+    from pytest_flopguard.results import ErrorInfo, to_json
+
+    m = ModelResult(
+        metrics={"macs": 10, "flops": 20, "params": 3, "memory_access": 40, "latency.cpu": 0.02},
+        modules=(ModuleStats("", "Net", 1, 3, 10, 20, 0, 40),),
+        ops={"aten.mm": OpStats(1, 10, 0, 40)},
+        latency={"cpu": LatencyStats(0.02, 0.019, 0.021, 50, 1, environment={"cpu": "x"})},
+        variant=Variant("m", "640", (640, 640)),
+    )
+    broken = ModelResult(error=ErrorInfo("RuntimeError", "boom"))
+    data = to_json(Results(models={"m": m, "broken": broken}, git={"commit": "a" * 40, "dirty": False}))
+    return dict(json.loads(json.dumps(data)))  # as the reader gets it: tuples are lists
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation of the document: `models.m.modules.0.macs` set to `value` (`DEL`: removed)."""
+
+    def mutate(doc: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = doc
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if value is DEL:
+            del node[last]
+        else:
+            node[int(last) if isinstance(node, list) else last] = value
+
+    return mutate
+
+
+DEL = object()
+MALFORMED = [
+    ("models.m.metrics.flops", "abc", 'models.m.metrics.flops: expected a finite number, got "abc"'),
+    ("models", [{"m": {}}], "models: expected an object, got a list of 1"),
+    ("models.m", ["metrics"], "models.m: expected an object, got a list of 1"),
+    ("models.m.modules", {"": {}}, "models.m.modules: expected a list, got an object"),
+    ("models.m.modules.0.macs", "10", 'models.m.modules[0].macs: expected an integer, got "10"'),
+    ("models.m.modules.0.path", DEL, "models.m.modules[0].path: missing"),
+    ("models.broken.error", "boom", 'models.broken.error: expected an object or null, got "boom"'),
+    ("models.broken.error.message", 3, "models.broken.error.message: expected a string, got 3"),
+    ("models.m.metrics.latency", {"median_s": 0.02}, "models.m.metrics.latency.median_s: expected an object, got 0.02"),
+    (
+        "models.m.metrics.latency.cpu.samples",
+        "many",
+        'models.m.metrics.latency.cpu.samples: expected an integer, got "many"',
+    ),
+    ("models.m.ops", {"aten.mm": {"calls": 1.5}}, 'models.m.ops["aten.mm"].calls: expected an integer, got 1.5'),
+    ("models.m.notes", "hi", 'models.m.notes: expected a list, got "hi"'),
+    (
+        "models.m.variant.resolution",
+        [1, 2, 3],
+        "models.m.variant.resolution: expected a list of 2 or null, got a list of 3",
+    ),
+    ("tool.version", DEL, "tool.version: missing"),
+    (
+        "models.m.uncounted_ops",
+        {"aten.cumsum": "2"},
+        'models.m.uncounted_ops["aten.cumsum"]: expected an integer, got "2"',
+    ),
+    ("git.dirty", "yes", 'git.dirty: expected true or false, got "yes"'),
+    ("models.m.tolerance", {"flops": [0]}, "models.m.tolerance.flops: expected a finite number, got a list of 1"),
+    ("convention", "2 per MAC", 'convention: expected an object, got "2 per MAC"'),
+    ("models.m.limits.latency", 0.03, "models.m.limits.latency: expected an object, got 0.03"),
+    ("models.m.modules.0.size", 1, "models.m.modules[0].size: not a field here"),
+]
+
+
+def test_the_full_results_file_is_valid(tmp_path: Path) -> None:
+    from pytest_flopguard.results import from_json
+
+    assert sorted(from_json(full_results()).models) == ["broken", "m"]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_artifact_names_the_field_and_nothing_is_posted(
+    tmp_path: Path, github: GitHubWithPulls, path: str, value: Any, message: str
+) -> None:
+    artifacts = Artifacts(tmp_path / "artifacts")
+    folder = artifacts.store / "flopguard-results"
+    folder.mkdir(parents=True)
+    good = full_results()
+    (folder / "base.json").write_text(json.dumps(good))
+    _set(path, value)(good)
+    (folder / "head.json").write_text(json.dumps(good))
+    head = "a" * 40
+    github.pulls = [{"number": PR, "head": {"sha": head}}]
+    code, job = comment_from_workflow_run(tmp_path / "comment", github, artifacts, head, [{"number": PR}])
+    assert code == 2, job.log()
+    validate = next(r for r in job.results if r.name == "Validate the artifact as data")
+    assert f"head.json is malformed: {message}" in validate.stderr, validate.stderr
+    assert "[FG202]" in validate.stderr and "internal error" not in validate.stderr
+    assert github.log == [] and github.comments == []
+
+
+def test_compare_of_a_malformed_file_is_exit_2_not_an_internal_error(tmp_path: Path) -> None:
+    good = full_results()
+    (tmp_path / "base.json").write_text(json.dumps(good))
+    _set("models.m.metrics.latency.cpu", [0.02])(good)
+    (tmp_path / "head.json").write_text(json.dumps(good))
+    proc = run_cli("compare", "base.json", "head.json", "--markdown", "report.md", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "head.json is malformed: models.m.metrics.latency.cpu: expected an object, got a list of 1" in proc.stderr
+    assert "internal error" not in proc.stderr and not (tmp_path / "report.md").exists()
+
+
 # --- the sharded matrix ---------------------------------------------------------------------
 
 
@@ -425,6 +538,7 @@ def test_sharded_matrix_merges_into_one_report(repo: Path, tmp_path: Path, githu
     uses = {
         "actions/checkout": no_op,
         "actions/setup-python": no_op,
+        "actions/cache": no_op,
         "your-org/pytest-flopguard": our_action,
         "actions/upload-artifact": artifacts.upload,
         "actions/download-artifact": artifacts.download,

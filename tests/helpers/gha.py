@@ -401,12 +401,16 @@ def checkout_pull_request(repo: Path, branch: str) -> dict[str, Any]:
 
 
 def python_shim(folder: Path) -> Path:
-    """`python` that records `-m pip ...` in $PIP_LOG instead of running it, and is the real Python otherwise."""
+    """`python` that records `-m pip ...` (and its PIP_CACHE_DIR) in $PIP_LOG instead of running it,
+    and is the real Python otherwise."""
     folder.mkdir(parents=True, exist_ok=True)
     shim = folder / "python"
     shim.write_text(
         "#!/usr/bin/env bash\n"
-        'if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then printf "%s\\n" "${@:3}" >> "$PIP_LOG"; exit 0; fi\n'
+        'if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then\n'
+        '  if [ -n "${PIP_CACHE_DIR:-}" ]; then echo "PIP_CACHE_DIR=$PIP_CACHE_DIR" >> "$PIP_LOG"; fi\n'
+        '  printf "%s\\n" "${@:3}" >> "$PIP_LOG"; exit 0\n'
+        "fi\n"
         f'exec "{sys.executable}" "$@"\n'
     )
     shim.chmod(0o755)
@@ -415,7 +419,7 @@ def python_shim(folder: Path) -> Path:
 
 def runner_env(tmp: Path, api_url: str, event_name: str, event_path: Path) -> dict[str, str]:
     """The environment the runner gives every step (none of the test's own GitHub variables)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_", "PYTHON"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_", "PYTHON", "PIP_"))}
     shims = python_shim(tmp / "shims")
     (tmp / "runner-temp").mkdir(exist_ok=True)
     return {

@@ -52,7 +52,7 @@ def test_check_reports_measured_and_estimated_latency(example_copy: Path) -> Non
     assert "| latency_estimate.jetson-orin-nano (estimated) |" in report
     assert "| latency.cuda (measured) | — |" in report and "⏸️ skipped" in report
     assert "**Latency** — measured: wall time of one forward pass on this runner" in report
-    assert "latency\\_estimate.my-npu estimated: roofline on my-npu" in report
+    assert "latency_estimate.my-npu estimated: roofline on my-npu" in report
     assert "latency.cpu (measured)" in proc.stdout
 
 

@@ -68,7 +68,7 @@ def test_markdown_labels_measured_and_estimated_golden() -> None:
     check_golden("latency.md", report)
     assert "| latency.cpu (measured) |" in report
     assert "| latency_estimate.t4 (estimated) |" in report
-    assert "head/base 1.204 \\[1.171, 1.239\\] (95%)" in report
+    assert "head/base 1.204 &#91;1.171, 1.239&#93; (95%)" in report
 
 
 def test_terminal_labels_and_explains_latency_rows() -> None:

@@ -15,7 +15,8 @@ import pytest
 from pytest_flopguard.compare.diff import compare
 from pytest_flopguard.measure.types import ModuleStats
 from pytest_flopguard.render.failure import failure_message
-from pytest_flopguard.render.markdown import MARKER, escape, render_markdown
+from pytest_flopguard.render.inert import inert
+from pytest_flopguard.render.markdown import MARKER, render_markdown
 from pytest_flopguard.render.terminal import render_table
 from pytest_flopguard.results import ErrorInfo, ModelResult, Results
 
@@ -118,16 +119,18 @@ def test_failure_message_names_each_failing_metric() -> None:
 @pytest.mark.parametrize(
     ("hostile", "expected"),
     [
-        ("a|b", "a\\|b"),
-        ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
-        ("`code`", "\\`code\\`"),
-        ("@octocat", "@\u200boctocat"),
-        ("line\nbreak", "line break"),
-        ("**bold** [link](http://x)", "\\*\\*bold\\*\\* \\[link\\](http://x)"),
+        ("a|b", "a&#124;b"),
+        ("<img src=x onerror=alert(1)>", "&#60;img src=x onerror=alert(1)&#62;"),
+        ("`code`", "&#96;code&#96;"),
+        ("@octocat @acme/ml-leads", "@\u200boctocat @\u200bacme/ml-leads"),
+        ("line\nbreak\r\n\u2028end", "line break end"),
+        ("**bold** [link](http://x) www.x.io #12", "&#42;&#42;bold&#42;&#42; &#91;link&#93;(http:\u200b//x) www\u200b.x.io #\u200b12"),
+        ("memory_access __init__ _x", "memory_access &#95;&#95;init&#95;&#95; &#95;x"),
+        ("&lt; $x$ ~~s~~ \\", "&#38;lt; &#36;x&#36; &#126;&#126;s&#126;&#126; &#92;"),
     ],
 )
-def test_escape(hostile: str, expected: str) -> None:
-    assert escape(hostile) == expected
+def test_inert(hostile: str, expected: str) -> None:
+    assert inert(hostile) == expected
 
 
 def test_hostile_model_name_cannot_break_the_table() -> None:
@@ -135,7 +138,7 @@ def test_hostile_model_name_cannot_break_the_table() -> None:
     report = render_markdown(compare(None, Results(models={name: cnn(2)}, budget_models=(name,))))
     rows = [line for line in report.splitlines() if line.startswith("| evil")]
     assert rows == [rows[0]]
-    assert rows[0].startswith("| evil\\|&lt;b&gt;x&lt;/b&gt; @\u200bteam | macs |")
+    assert rows[0].startswith("| evil&#124;&#60;b&#62;x&#60;/b&#62; @\u200bteam | macs |")
     assert "<b>" not in report and "\n@team" not in report
 
 
