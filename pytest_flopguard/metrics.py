@@ -74,6 +74,11 @@ def tolerance_for(tolerances: Mapping[str, float], key: str) -> float | None:
     return metric.default_tolerance if metric.gated else None
 
 
+def setting_for(settings: Mapping[str, float], key: str) -> float | None:
+    """A per-metric setting with no default (`drift: {flops: 10%}`): the key's own, its metric's or its twin's."""
+    return next((settings[c] for c in _candidates(key) if c in settings), None)
+
+
 def floor_for(floors: Mapping[str, float], key: str) -> float:
     """The smallest growth of a flat metric key that may count as a regression (0: any)."""
     for candidate in _candidates(key):

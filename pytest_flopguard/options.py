@@ -75,7 +75,7 @@ def worker_memory(text: str) -> int:
     return size
 
 
-MEASURING = frozenset({"measure", "check", "baseline", "explain"})  # the commands that measure models
+MEASURING = frozenset({"measure", "check", "baseline", "explain", "record"})  # the commands that measure models
 FIGURES = frozenset({"measure", "check"})  # ... and print or write figures that a run can be told about
 
 

@@ -59,6 +59,18 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class HistoryRef:
+    """A metric's figures in the recorded history (`run/history.py`): the oldest one the
+    budget's `since:`/`drift_window:` allow, and the best (lowest), each with its commit or tag."""
+
+    first: float
+    first_at: str
+    best: float
+    best_at: str
+    entries: int
+
+
+@dataclass(frozen=True)
 class ModelResult:
     metrics: Mapping[str, float] = field(default_factory=dict)
     modules: tuple[ModuleStats, ...] = ()
@@ -89,6 +101,11 @@ class ModelResult:
     inputs_hash: str | None = None
     reused: bool = False
     seconds: float | None = None  # time spent measuring it (a timing: balances shards)
+    # The budget's history settings (`drift: {flops: 10%}`, `ratchet: true`) and, per metric,
+    # the recorded history's references to judge them by (`run/history.py`).
+    drift: Mapping[str, float] = field(default_factory=dict)
+    ratchet: bool = False
+    history: Mapping[str, HistoryRef] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -148,7 +165,20 @@ def _model_json(result: ModelResult) -> dict[str, Any]:
         "skipped": dict(result.skipped),
         "estimate_basis": dict(result.estimate_basis),
         **_variant_json(result),
+        **_history_json(result),
     }
+
+
+def _history_json(result: ModelResult) -> dict[str, Any]:
+    """`"drift"`, `"ratchet"` and `"history"`, only where the budget asks for the history."""
+    out: dict[str, Any] = {}
+    if result.drift:
+        out["drift"] = dict(result.drift)
+    if result.ratchet:
+        out["ratchet"] = True
+    if result.history:
+        out["history"] = {key: asdict(ref) for key, ref in sorted(result.history.items())}
+    return out
 
 
 def _variant_json(result: ModelResult) -> dict[str, Any]:
@@ -335,6 +365,9 @@ def _model_from_json(entry: dict[str, Any]) -> ModelResult:
         inputs_hash=str(entry["inputs_hash"]) if entry.get("inputs_hash") else None,
         reused=bool(entry.get("reused", False)),
         seconds=float(entry["seconds"]) if entry.get("seconds") is not None else None,
+        drift={str(k): number(v) for k, v in entry.get("drift", {}).items()},
+        ratchet=bool(entry.get("ratchet", False)),
+        history={str(k): HistoryRef(**ref) for k, ref in entry.get("history", {}).items()},
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pytest_flopguard.budget.schema import Variant
 from pytest_flopguard.measure.types import LatencyStats, ModuleStats, OpStats
 from pytest_flopguard.metrics import METRICS
-from pytest_flopguard.results import ErrorInfo
+from pytest_flopguard.results import ErrorInfo, HistoryRef
 from pytest_flopguard.shape import Bool, Either, Int, ListOf, MapOf, Node, Num, Obj, Str, nullable
 from pytest_flopguard.shape import of_dataclass as shape_of
 
@@ -54,6 +54,9 @@ MODEL_SHAPE = Obj(
         "inputs_hash": Str(nullable=True),
         "reused": Bool(),
         "seconds": Num(nullable=True),
+        "drift": MapOf(Num()),
+        "ratchet": Bool(),
+        "history": MapOf(shape_of(HistoryRef)),
     }
 )
 RESULTS_SHAPE = Obj(

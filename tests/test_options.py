@@ -55,9 +55,9 @@ def test_the_table_is_every_run_option_of_both_doors(pytester: pytest.Pytester) 
     for name, option in in_table.items():
         assert in_pytest[name].attrs()["help"] == option.help
     commands = _subparsers()
-    for command in ("measure", "check", "baseline", "explain"):
+    for command in ("measure", "check", "baseline", "explain", "record"):
         cli = {a.option_strings[0]: a for a in commands[command]._actions if a.option_strings}
-        door_only = {"-h", "--model", "--write", "--require-under", "--head-checkout"}
+        door_only = {"-h", "--model", "--write", "--results", "--require-under", "--head-checkout"}
         wanted = {f"--{o.name}" for o in RUN_OPTIONS if command in o.commands}
         assert set(cli) - door_only == wanted, command  # nothing in the command line alone
         for option in RUN_OPTIONS:

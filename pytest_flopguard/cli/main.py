@@ -81,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     baseline.set_defaults(run=_baseline)
 
+    record = sub.add_parser(
+        "record", help="append this commit's figures to the results history (the flopguard-history branch)"
+    )
+    _run_args(record, "record")
+    record.add_argument(
+        "--results", metavar="FILE", help="record the figures of this results file (`check --json`) instead of measuring"
+    )
+    record.set_defaults(run=_record)
+
     compare = sub.add_parser("compare", help="compare two results files")
     compare.add_argument("base", metavar="BASE.json")
     compare.add_argument("head", metavar="HEAD.json")
@@ -201,6 +210,24 @@ def _baseline(args: argparse.Namespace) -> int:
     print_table(comparison)
     _finish(gate, comparison, options)
     return comparison.measured_exit_code
+
+
+def _record(args: argparse.Namespace) -> int:
+    """On the default branch: measure (or take `--results`) and add the commit to the history."""
+    from pytest_flopguard.options import find_budget
+    from pytest_flopguard.results import read_results
+    from pytest_flopguard.run.history import record_results
+
+    options = RunOptions.from_namespace(args)
+    if args.results:
+        results, path, code = read_results(args.results), find_budget(Path.cwd(), options.budget), EXIT_OK
+    else:
+        gate = _run(args, options)
+        comparison = gate.comparison()
+        print_table(comparison)
+        results, path, code = gate.results(), gate.budget.path, comparison.measured_exit_code
+    record_results(results, path, emit)
+    return code
 
 
 def _finish(gate: Gate, comparison: Comparison, options: RunOptions) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from pytest_flopguard.compare.history import judged
 from pytest_flopguard.compare.latency import latency_row
 from pytest_flopguard.compare.relaxed import Relaxation, relaxations
 from pytest_flopguard.compare.scaling import ScalingNote, scaling_notes
@@ -226,9 +227,17 @@ def _row(key: str, old: ModelResult | None, new: ModelResult | None, state: Verd
     decided = latency_row(key, base, head, limit, floor, old, new) if new and key.startswith("latency.") else None
     base = decided.base if decided else base
     verdict = Verdict(decided.verdict) if decided else _verdict(key, base, head, limit, tolerance, floor)
+    note = decided.note if decided else ""
+    if new is not None and new.history and head is not None and not decided:
+
+        def regressed(reference: float, allowed: float | None) -> bool:
+            return _verdict(key, reference, head, None, allowed, floor) is Verdict.REGRESSED
+
+        after, note = judged(key, verdict.value, base, head, new, tolerance, regressed)
+        verdict = Verdict(after)
     if state is not None and verdict not in FAILING:
         verdict = state
-    return MetricDiff(key, base, head, limit, tolerance, verdict, floor, decided.note if decided else "")
+    return MetricDiff(key, base, head, limit, tolerance, verdict, floor, note)
 
 
 def _verdict(

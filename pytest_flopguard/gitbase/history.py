@@ -4,12 +4,13 @@
 commit: the deterministic figures of every model, with the commit, its date
 and tags. `flopguard check` reads the entries to judge drift and the ratchet.
 
-One file per recorded commit, `<budget path>/<unix time>-<commit>.json`:
+One file per recorded commit, `<budget path>/<ancestors>-<commit>.json`:
 concurrent recorders never edit the same file, so a recorder that loses the
-race re-applies the same addition on the new tip, with nothing to merge; the
-names sort in time order, and reading a whole history is one `git ls-tree`
-and one `git cat-file --batch`. Recording the same commit again replaces its
-file.
+race re-applies the same addition on the new tip, with nothing to merge. The
+names sort in history order: a commit has more ancestors than any commit
+before it on the branch (commit dates have one-second steps and can tie).
+Reading a whole history is one `git ls-tree` and one `git cat-file --batch`.
+Recording the same commit again replaces its file.
 
 Written with plumbing only (`hash-object`, a temporary index, `write-tree`,
 `commit-tree`, `update-ref`/`push`): the user's working tree, index and
@@ -38,7 +39,7 @@ LOCAL = f"refs/heads/{BRANCH}"
 TRACKING = f"refs/remotes/origin/{BRANCH}"
 SCHEMA = 1
 ATTEMPTS = 20
-_NAME = re.compile(r"^(\d{10})-([0-9a-f]{40})\.json$")
+_NAME = re.compile(r"^(\d{10})-([0-9a-f]{40})\.json$")  # ancestors, commit
 _IDENTITY = {  # history commits are the tool's, whoever runs it (CI has no user.name)
     "GIT_AUTHOR_NAME": "flopguard",
     "GIT_AUTHOR_EMAIL": "flopguard@users.noreply.github.com",
@@ -54,6 +55,7 @@ class Entry:
     commit: str
     timestamp: int  # the recorded commit's committer date, seconds since the epoch
     figures: Mapping[str, Mapping[str, float]]
+    ancestors: int = 0  # how many commits it has in its history: orders the entries
     tags: tuple[str, ...] = ()
     tool_version: str = ""
     convention: str = ""
@@ -68,6 +70,7 @@ class Entry:
             "schema": SCHEMA,
             "commit": self.commit,
             "timestamp": self.timestamp,
+            "ancestors": self.ancestors,
             "tags": list(self.tags),
             "tool_version": self.tool_version,
             "convention": self.convention,
@@ -86,7 +89,7 @@ class History:
 def record(root: Path, budget_key: str, entry: Entry, attempts: int = ATTEMPTS) -> str:
     """Add `entry` to the history branch (pushed when there is an `origin`); the new tip."""
     blob = _git(root, "hash-object", "-w", "--stdin", input=json.dumps(entry.to_json(), sort_keys=True)).strip()
-    path = f"{budget_key}/{entry.timestamp:010d}-{entry.commit}.json"
+    path = f"{budget_key}/{entry.ancestors:010d}-{entry.commit}.json"
     remote = _has_origin(root)
     for _ in range(attempts):
         tip = _fetch(root) if remote else _rev(root, LOCAL)
@@ -127,11 +130,12 @@ def read(root: Path, budget_key: str, fetch: bool = True) -> History:
     return history
 
 
-def commit_facts(root: Path, commit: str) -> tuple[int, tuple[str, ...]]:
-    """A commit's committer date (epoch seconds) and the tags that point at it."""
+def commit_facts(root: Path, commit: str) -> tuple[int, tuple[str, ...], int]:
+    """A commit's committer date (epoch seconds), the tags that point at it, and its number of ancestors."""
     timestamp = int(_git(root, "show", "-s", "--format=%ct", commit).strip())
     tags = _git(root, "tag", "--points-at", commit).split()
-    return timestamp, tuple(sorted(tags))
+    ancestors = int(_git(root, "rev-list", "--count", commit).strip())
+    return timestamp, tuple(sorted(tags)), ancestors
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -209,7 +213,10 @@ def _entry(text: str) -> Entry | None:
         if data.get("schema") != SCHEMA or not isinstance(commit, str) or not isinstance(timestamp, int):
             return None
         tags = tuple(t for t in data.get("tags", []) if isinstance(t, str))
-        return Entry(commit, timestamp, figures, tags, str(data.get("tool_version", "")), str(data.get("convention", "")))
+        ancestors = data.get("ancestors", 0) if isinstance(data.get("ancestors", 0), int) else 0
+        return Entry(
+            commit, timestamp, figures, ancestors, tags, str(data.get("tool_version", "")), str(data.get("convention", ""))
+        )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 

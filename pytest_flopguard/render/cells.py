@@ -142,6 +142,11 @@ def latency_lines(model: ModelDiff) -> list[str]:
     return lines
 
 
+def history_lines(model: ModelDiff) -> list[str]:
+    """What the recorded history says of each figure: drift since its reference, the ratchet."""
+    return [f"{row.key}: {row.note}" for row in model.metrics if row.note and not row.key.startswith("latency")]
+
+
 def _measured(model: ModelDiff, device: str, row: MetricDiff) -> str:
     if row.verdict == Verdict.SKIPPED:
         return f"skipped: {row.note}"

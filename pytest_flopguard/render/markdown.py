@@ -158,6 +158,7 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
         details=details if plan.details else [],
         crashes=crashes if plan.details else {},
         latency=[(m, lines) for m in comparison.models if (lines := cells.latency_lines(m))],
+        history=[(m, lines) for m in comparison.models if (lines := cells.history_lines(m))],
         trimmed=_trim_notes(
             0 if plan.details else len(details), 0 if plan.details else len(crashes), len(unchanged), omitted_rows
         )

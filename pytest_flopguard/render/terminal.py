@@ -41,6 +41,7 @@ def render_table(comparison: Comparison, color: bool = False) -> list[str]:
     lines += [f"  {line}" for line in [cells.reused_line(comparison)] if line]
     lines += _module_changes(comparison)
     lines += [f"  {m.name}: {line}" for m in comparison.models for line in cells.latency_lines(m)]
+    lines += [f"  {m.name}: {line}" for m in comparison.models for line in cells.history_lines(m)]
     return lines
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_flopguard.budget.schema import Budget
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, compare
 from pytest_flopguard.measure.environment import env_info
-from pytest_flopguard.results import ModelResult, Results
+from pytest_flopguard.results import HistoryRef, ModelResult, Results
 from pytest_flopguard.run.latency import LatencyOptions, head_figures, pair_latency, with_base_figures, with_latency
 from pytest_flopguard.workers.importguard import ImportGuard
 
@@ -54,6 +54,8 @@ class Gate:
     # Set in the base process only: the models' code must come from the base checkout.
     guard: ImportGuard | None = None
     say: Say = _quiet  # progress lines: the base measured or cached, the pull request's base
+    # Per model, per metric: the recorded history's references (`run/history.py`), for drift and the ratchet.
+    history: Mapping[str, Mapping[str, HistoryRef]] = field(default_factory=dict)
     measured: dict[str, ModelResult] = field(default_factory=dict)
     # Head latency already timed interleaved with the base: model -> device -> figures.
     paired: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
@@ -87,8 +89,7 @@ class Gate:
             result = changes.reused(base, spec, digest)
             if spec.latency_devices:
                 result = with_latency(result, spec, self.budget.root, self.latency, self.paired.get(name))
-            self.measured[name] = result
-            return result
+            return self._done(name, result)
         before = set(sys.modules)
         started = time.perf_counter()
         result = (
@@ -102,6 +103,11 @@ class Gate:
             result = replace(result, error=error) if error is not None else result
         if spec.latency_devices:
             result = with_latency(result, spec, self.budget.root, self.latency, self.paired.get(name))
+        return self._done(name, result)
+
+    def _done(self, name: str, result: ModelResult) -> ModelResult:
+        if name in self.history:
+            result = replace(result, history=self.history[name])
         self.measured[name] = result
         return result
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_flopguard.errors import FlopguardError
+from pytest_flopguard.budget.schema import Budget
+from pytest_flopguard.errors import BudgetError, FlopguardError
 from pytest_flopguard.options import RunOptions, default_baseline
+from pytest_flopguard.results import HistoryRef
 from pytest_flopguard.run.gate import Gate, Say
+from pytest_flopguard.run.history import references
 from pytest_flopguard.run.latency import SWITCHED_OFF, LatencyOptions
 
 if TYPE_CHECKING:
@@ -48,8 +52,13 @@ def start(
     _check(options, environ)
     budget = load_budget(budget_path)
     reads_baseline = against_base and options.baseline and not options.update
+    history: dict[str, dict[str, HistoryRef]] = {}
+    if against_base:
+        history, errors = references(budget, say)
+        budget = _with_errors(budget, errors)
     return Gate(
         budget,
+        history=history,
         base=read_results(options.baseline) if options.baseline and reads_baseline else None,
         base_commit=_base_commit(options, budget.root, say, environ) if against_base else None,
         base_cache=not options.no_cache,
@@ -110,6 +119,14 @@ def report_to_actions(
     write_step_summary(render_markdown(comparison, max_chars=MAX_SUMMARY // 4), environ)
     for line in error_annotations(comparison, budget_file):
         annotate(line)
+
+
+def _with_errors(budget: Budget, errors: Mapping[str, BudgetError]) -> Budget:
+    """`since:` names no recorded commit: that model fails as a budget error at its line."""
+    if not errors:
+        return budget
+    models = tuple(replace(s, errors=(*s.errors, errors[s.name])) if s.name in errors else s for s in budget.models)
+    return replace(budget, models=models)
 
 
 def _check(options: RunOptions, environ: Mapping[str, str]) -> None:

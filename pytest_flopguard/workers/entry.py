@@ -47,6 +47,8 @@ def with_entry(result: ModelResult, spec: ModelSpec) -> ModelResult:
         limit_lines=spec.limit_lines,
         variant=spec.variant,
         accuracy=spec.accuracy,
+        drift=spec.history.drift,
+        ratchet=spec.history.ratchet,
     )
 
 

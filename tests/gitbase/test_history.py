@@ -28,7 +28,7 @@ def make_repo(path: Path) -> Path:
 
 def entry(n: int, flops: float = 1e9, writer: str = "a") -> Entry:
     commit = f"{n:08x}{writer * 32}"[:40]
-    return Entry(commit=commit, timestamp=1_700_000_000 + n, figures={"net": {"flops": flops, "params": 10.0}})
+    return Entry(commit, 1_700_000_000 + n, {"net": {"flops": flops, "params": 10.0}}, ancestors=n)
 
 
 def test_record_and_read_leave_the_checkout_as_it_was(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_recording_a_commit_again_replaces_its_entry(tmp_path: Path) -> None:
 def test_a_file_that_is_not_an_entry_is_skipped_and_named(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     record(repo, "flopguard.yaml", entry(1))
-    bad = Entry(commit="f" * 40, timestamp=1_700_000_009, figures={})
+    bad = Entry(commit="f" * 40, timestamp=1_700_000_009, figures={}, ancestors=9)
     record(repo, "flopguard.yaml", bad)
     # Overwrite the second entry's file with text that is not an entry, through the same plumbing.
     tip = git(repo, "rev-parse", BRANCH).strip()
@@ -71,7 +71,7 @@ def test_a_file_that_is_not_an_entry_is_skipped_and_named(tmp_path: Path) -> Non
 
     full = {**os.environ, **env}
     subprocess.run(["git", "read-tree", tip], cwd=repo, env=full, check=True)
-    name = f"flopguard.yaml/1700000009-{'f' * 40}.json"
+    name = f"flopguard.yaml/0000000009-{'f' * 40}.json"
     subprocess.run(["git", "update-index", "--cacheinfo", f"100644,{blob},{name}"], cwd=repo, env=full, check=True)
     tree = subprocess.run(["git", "write-tree"], cwd=repo, env=full, capture_output=True, text=True).stdout.strip()
     commit = git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit-tree", tree, "-p", tip, "-m", "x").strip()
@@ -87,7 +87,7 @@ from pytest_flopguard.gitbase.history import Entry, record
 root, writer = Path(sys.argv[1]), sys.argv[2]
 for n in range(20):
     commit = (f"{n:08x}" + writer * 32)[:40]
-    record(root, "flopguard.yaml", Entry(commit, 1_700_000_000 + n, {"net": {"flops": float(n)}}))
+    record(root, "flopguard.yaml", Entry(commit, 1_700_000_000 + n, {"net": {"flops": float(n)}}, ancestors=n))
 """
 
 
@@ -124,7 +124,7 @@ def test_commit_facts_give_the_date_and_tags(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     git(repo, "tag", "v1.2")
     head = git(repo, "rev-parse", "HEAD").strip()
-    timestamp, tags = commit_facts(repo, head)
-    assert tags == ("v1.2",)
+    timestamp, tags, ancestors = commit_facts(repo, head)
+    assert (tags, ancestors) == (("v1.2",), 1)
     assert timestamp == int(git(repo, "show", "-s", "--format=%ct", "HEAD"))
-    assert json.loads(json.dumps(Entry(head, timestamp, {}, tags).to_json()))["tags"] == ["v1.2"]
+    assert json.loads(json.dumps(Entry(head, timestamp, {}, ancestors, tags).to_json()))["tags"] == ["v1.2"]

@@ -148,7 +148,7 @@ FACTORY = "import torch\n\n\ndef tiny(**kwargs):\n    return torch.nn.Linear(4, 
 
 def hostile_budget() -> dict[str, Any]:
     """One model per key of a budget entry, that key's value a payload; the models' names payloads too."""
-    from pytest_flopguard.budget.loader import MODEL_KEYS
+    from pytest_flopguard.budget.entries import MODEL_KEYS
 
     payload = PAYLOAD.format(n="budget")
     valid = {"model": "factories:tiny", "inputs": [[1, 4]]}

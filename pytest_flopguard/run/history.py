@@ -1,0 +1,134 @@
+"""The results history in a run: `flopguard record` writes it, `check` reads the references.
+
+For each model whose budget entry asks for it (`drift:`, `ratchet: true`),
+`references` picks, per deterministic metric, the oldest recorded figure (from
+`since:`, within `drift_window:`) and the best (lowest) one. They travel with
+the head's results (`ModelResult.history`), so `compare` stays pure and two
+results files still suffice to judge a pull request.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from pytest_flopguard import __version__
+from pytest_flopguard.budget.schema import Budget, HistorySpec, ModelSpec
+from pytest_flopguard.errors import BudgetError, FlopguardError, Location
+from pytest_flopguard.gitbase import history
+from pytest_flopguard.metrics import metric_of
+from pytest_flopguard.results import HistoryRef, Results
+
+Say = Callable[[str], None]
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
+
+
+def record_results(results: Results, budget_path: Path, say: Say, environ: Mapping[str, str] = os.environ) -> str:
+    """Append `results`' deterministic figures to the history; the history branch's new tip."""
+    if environ.get("GITHUB_EVENT_NAME") in PULL_REQUEST_EVENTS:
+        raise FlopguardError(
+            "FG713",
+            f"`flopguard record` runs on the default branch, not in a {environ['GITHUB_EVENT_NAME']} event",
+            fix="record in a workflow `on: push` to the default branch (with `permissions: contents: write`)",
+        )
+    root = repository_root(budget_path)
+    commit = results.git.get("commit")
+    if not commit or results.git.get("dirty"):
+        raise FlopguardError(
+            "FG714",
+            "the figures to record are not those of a commit (no commit, or uncommitted changes were measured)",
+            fix="commit first, then record (CI records the commit it checked out)",
+        )
+    timestamp, tags, ancestors = history.commit_facts(root, str(commit))
+    figures = {
+        name: {k: v for k, v in result.metrics.items() if metric_of(k).deterministic}
+        for name, result in results.models.items()
+        if result.error is None
+    }
+    entry = history.Entry(str(commit), timestamp, figures, ancestors, tags, __version__, results.convention)
+    key = budget_key(budget_path, root)
+    tip = history.record(root, key, entry)
+    say(f"flopguard: recorded {len(figures)} models of {entry.label} in the {history.BRANCH} branch ({tip[:12]})")
+    return tip
+
+
+def references(budget: Budget, say: Say) -> tuple[dict[str, dict[str, HistoryRef]], dict[str, BudgetError]]:
+    """Per model that asks for it, per metric: its history references; and `since:` errors by model."""
+    wanted = [spec for spec in budget.models if spec.history.active and not spec.errors]
+    if not wanted:
+        return {}, {}
+    root = repository_root(budget.path)
+    read = history.read(root, budget_key(budget.path, root))
+    for path in read.skipped:
+        say(f"flopguard: warning: {history.BRANCH}:{path} is not a history entry; ignored")
+    if not read.entries:
+        say(f"flopguard: no results history recorded yet ({history.BRANCH} branch): drift and ratchet skipped")
+        return {}, {}
+    refs: dict[str, dict[str, HistoryRef]] = {}
+    errors: dict[str, BudgetError] = {}
+    for spec in wanted:
+        entries = _window(read.entries, spec.history, budget.display, spec)
+        if isinstance(entries, BudgetError):
+            errors[spec.name] = entries
+        else:
+            refs[spec.name] = _model_refs(spec.name, entries)
+    return refs, errors
+
+
+def _window(
+    entries: list[history.Entry], settings: HistorySpec, display: str, spec: ModelSpec
+) -> list[history.Entry] | BudgetError:
+    """The entries from `since:` on, within `drift_window:` of the newest."""
+    if settings.since is not None:
+        start = next((i for i, e in enumerate(entries) if _names(e, settings.since)), None)
+        if start is None:
+            known = ", ".join(e.label for e in entries[-5:])
+            return BudgetError(
+                "FG149",
+                f"since: {settings.since!r} names no commit of the recorded history",
+                location=Location(display, settings.since_line, f"models.{spec.name}.since"),
+                fix=f"name a tag or commit that `flopguard record` recorded (the latest: {known})",
+                model=spec.name,
+            )
+        entries = entries[start:]
+    if settings.window_days is not None and entries:
+        oldest = entries[-1].timestamp - settings.window_days * 86400
+        entries = [e for e in entries if e.timestamp >= oldest]
+    return entries
+
+
+def _names(entry: history.Entry, ref: str) -> bool:
+    return ref in entry.tags or (len(ref) >= 7 and entry.commit.startswith(ref.lower()))
+
+
+def _model_refs(name: str, entries: list[history.Entry]) -> dict[str, HistoryRef]:
+    refs: dict[str, HistoryRef] = {}
+    for entry in entries:
+        for key, value in entry.figures.get(name, {}).items():
+            ref = refs.get(key)
+            if ref is None:
+                refs[key] = HistoryRef(value, entry.label, value, entry.label, 1)
+                continue
+            best, best_at = (value, entry.label) if value < ref.best else (ref.best, ref.best_at)
+            refs[key] = HistoryRef(ref.first, ref.first_at, best, best_at, ref.entries + 1)
+    return refs
+
+
+def repository_root(budget_path: Path) -> Path:
+    done = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=budget_path.parent, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise FlopguardError(
+            "FG712",
+            f"the budget {budget_path} is not in a git repository, which keeps the results history",
+            fix="run it in the repository (`git init` and a first commit)",
+        )
+    return Path(done.stdout.strip())
+
+
+def budget_key(budget_path: Path, root: Path) -> str:
+    """The budget's path in the repository: each budget of a monorepo has its own history."""
+    return budget_path.resolve().relative_to(root.resolve()).as_posix()
