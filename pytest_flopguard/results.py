@@ -71,6 +71,14 @@ class HistoryRef:
 
 
 @dataclass(frozen=True)
+class TrendPoint:
+    """A model's FLOPs at one recorded commit (its tag or short SHA): the comment's trend chart."""
+
+    label: str
+    flops: float
+
+
+@dataclass(frozen=True)
 class ModelResult:
     metrics: Mapping[str, float] = field(default_factory=dict)
     modules: tuple[ModuleStats, ...] = ()
@@ -106,6 +114,7 @@ class ModelResult:
     drift: Mapping[str, float] = field(default_factory=dict)
     ratchet: bool = False
     history: Mapping[str, HistoryRef] = field(default_factory=dict)
+    trend: tuple[TrendPoint, ...] = ()  # the last recorded FLOPs, oldest first
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,8 @@ def _history_json(result: ModelResult) -> dict[str, Any]:
         out["ratchet"] = True
     if result.history:
         out["history"] = {key: asdict(ref) for key, ref in sorted(result.history.items())}
+    if result.trend:
+        out["trend"] = [asdict(point) for point in result.trend]
     return out
 
 
@@ -368,6 +379,7 @@ def _model_from_json(entry: dict[str, Any]) -> ModelResult:
         drift={str(k): number(v) for k, v in entry.get("drift", {}).items()},
         ratchet=bool(entry.get("ratchet", False)),
         history={str(k): HistoryRef(**ref) for k, ref in entry.get("history", {}).items()},
+        trend=tuple(TrendPoint(**point) for point in entry.get("trend", [])),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pytest_flopguard.budget.schema import Variant
 from pytest_flopguard.measure.types import LatencyStats, ModuleStats, OpStats
 from pytest_flopguard.metrics import METRICS
-from pytest_flopguard.results import ErrorInfo, HistoryRef
+from pytest_flopguard.results import ErrorInfo, HistoryRef, TrendPoint
 from pytest_flopguard.shape import Bool, Either, Int, ListOf, MapOf, Node, Num, Obj, Str, nullable
 from pytest_flopguard.shape import of_dataclass as shape_of
 
@@ -57,6 +57,7 @@ MODEL_SHAPE = Obj(
         "drift": MapOf(Num()),
         "ratchet": Bool(),
         "history": MapOf(shape_of(HistoryRef)),
+        "trend": ListOf(shape_of(TrendPoint)),
     }
 )
 RESULTS_SHAPE = Obj(

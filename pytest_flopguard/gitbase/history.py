@@ -243,7 +243,7 @@ def _run(
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})},  # never wait for a password
     )
 
 

@@ -86,12 +86,12 @@ def _change(base: float, head: float) -> tuple[float, float]:
 
 
 def _block(points: list[tuple[str, float, float]]) -> str:
-    scale, unit = _unit(max(max(b, h) for _, b, h in points))
+    scale, unit = unit_for(max(max(b, h) for _, b, h in points))
     labels = _labels([name for name, _, _ in points])
     slots = [f'"{label} {side}"' for label in labels for side in ("base", "head")]
     base = [x for _, b, _ in points for x in (b / scale, 0.0)]
     head = [x for _, _, h in points for x in (0.0, h / scale)]
-    top = _number(max(max(base), max(head)) * 1.05)
+    top = number(max(max(base), max(head)) * 1.05)
     lines = [
         "```mermaid",
         _COLOURS,
@@ -99,19 +99,19 @@ def _block(points: list[tuple[str, float, float]]) -> str:
         f'    title "FLOPs per model: base vs head ({unit})"',
         f"    x-axis [{', '.join(slots)}]",
         f'    y-axis "{unit}" 0 --> {top}',
-        f"    bar [{', '.join(_number(v) for v in base)}]",
-        f"    bar [{', '.join(_number(v) for v in head)}]",
+        f"    bar [{', '.join(number(v) for v in base)}]",
+        f"    bar [{', '.join(number(v) for v in head)}]",
         "```",
     ]
     return "\n".join(lines)
 
 
-def _unit(largest: float) -> tuple[float, str]:
+def unit_for(largest: float) -> tuple[float, str]:
     """GFLOPs for real models; smaller units where GFLOPs would read 0.00."""
     return next(((scale, unit) for scale, unit in _UNITS if largest >= scale), _UNITS[-1])
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
     """Four significant digits as a plain decimal (`1235`, `0.01235`): the grammar has no exponents."""
     return format_number(value, 4) if value > 0 else "0"
 

@@ -17,6 +17,7 @@ from pytest_flopguard.render import cells
 from pytest_flopguard.render.chart import MAX_MODELS, flops_chart
 from pytest_flopguard.render.details import error_details
 from pytest_flopguard.render.inert import Markdown, inert
+from pytest_flopguard.render.trend import trend_charts
 
 MARKER = "<!-- pytest-flopguard:report -->"  # a budget at the repository root's (as before budgets had their own)
 # The marker of a budget elsewhere; `marker_of` reads either back from a report's first line.
@@ -159,6 +160,7 @@ def _render(comparison: Comparison, plan: _Plan) -> str:
         crashes=crashes if plan.details else {},
         latency=[(m, lines) for m in comparison.models if (lines := cells.latency_lines(m))],
         history=[(m, lines) for m in comparison.models if (lines := cells.history_lines(m))],
+        trends=[(trend.model, Markdown(trend.block)) for trend in trend_charts(comparison)] if plan.chart else [],
         trimmed=_trim_notes(
             0 if plan.details else len(details), 0 if plan.details else len(crashes), len(unchanged), omitted_rows
         )

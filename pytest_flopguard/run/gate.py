@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_flopguard.budget.schema import Budget
 from pytest_flopguard.compare.diff import Comparison, ModelDiff, compare
 from pytest_flopguard.measure.environment import env_info
-from pytest_flopguard.results import HistoryRef, ModelResult, Results
+from pytest_flopguard.results import HistoryRef, ModelResult, Results, TrendPoint
 from pytest_flopguard.run.latency import LatencyOptions, head_figures, pair_latency, with_base_figures, with_latency
 from pytest_flopguard.workers.importguard import ImportGuard
 
@@ -56,6 +56,7 @@ class Gate:
     say: Say = _quiet  # progress lines: the base measured or cached, the pull request's base
     # Per model, per metric: the recorded history's references (`run/history.py`), for drift and the ratchet.
     history: Mapping[str, Mapping[str, HistoryRef]] = field(default_factory=dict)
+    trends: Mapping[str, tuple[TrendPoint, ...]] = field(default_factory=dict)  # model -> its recorded FLOPs
     measured: dict[str, ModelResult] = field(default_factory=dict)
     # Head latency already timed interleaved with the base: model -> device -> figures.
     paired: dict[str, dict[str, LatencyStats]] = field(default_factory=dict)
@@ -106,8 +107,8 @@ class Gate:
         return self._done(name, result)
 
     def _done(self, name: str, result: ModelResult) -> ModelResult:
-        if name in self.history:
-            result = replace(result, history=self.history[name])
+        if name in self.history or name in self.trends:
+            result = replace(result, history=self.history.get(name, {}), trend=self.trends.get(name, ()))
         self.measured[name] = result
         return result
 

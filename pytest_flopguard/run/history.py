@@ -1,10 +1,11 @@
 """The results history in a run: `flopguard record` writes it, `check` reads the references.
 
 For each model whose budget entry asks for it (`drift:`, `ratchet: true`),
-`references` picks, per deterministic metric, the oldest recorded figure (from
-`since:`, within `drift_window:`) and the best (lowest) one. They travel with
-the head's results (`ModelResult.history`), so `compare` stays pure and two
-results files still suffice to judge a pull request.
+`from_history` picks, per deterministic metric, the oldest recorded figure
+(from `since:`, within `drift_window:`) and the best (lowest) one; for every
+model, the FLOPs of the last recorded commits (the comment's trend chart).
+They travel with the head's results (`ModelResult.history`, `.trend`), so
+`compare` stays pure and two results files still suffice to judge a pull request.
 """
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 from pytest_flopguard import __version__
 from pytest_flopguard.budget.schema import Budget, HistorySpec, ModelSpec
 from pytest_flopguard.errors import BudgetError, FlopguardError, Location
 from pytest_flopguard.gitbase import history
 from pytest_flopguard.metrics import metric_of
-from pytest_flopguard.results import HistoryRef, Results
+from pytest_flopguard.results import HistoryRef, Results, TrendPoint
 
 Say = Callable[[str], None]
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
+TREND_POINTS = 20  # recorded commits in a model's trend chart
 
 
 def record_results(results: Results, budget_path: Path, say: Say, environ: Mapping[str, str] = os.environ) -> str:
@@ -54,27 +58,45 @@ def record_results(results: Results, budget_path: Path, say: Say, environ: Mappi
     return tip
 
 
-def references(budget: Budget, say: Say) -> tuple[dict[str, dict[str, HistoryRef]], dict[str, BudgetError]]:
-    """Per model that asks for it, per metric: its history references; and `since:` errors by model."""
+@dataclass
+class FromHistory:
+    """What a check takes from the history: references and trends by model, `since:` errors."""
+
+    refs: dict[str, dict[str, HistoryRef]] = field(default_factory=dict)
+    trends: dict[str, tuple[TrendPoint, ...]] = field(default_factory=dict)
+    errors: dict[str, BudgetError] = field(default_factory=dict)
+
+
+def from_history(budget: Budget, say: Say) -> FromHistory:
+    """Read the budget's history, if the repository has one: every model's FLOPs trend, and
+    the references of the models that ask for them (`drift:`, `ratchet:`)."""
+    out = FromHistory()
     wanted = [spec for spec in budget.models if spec.history.active and not spec.errors]
-    if not wanted:
-        return {}, {}
-    root = repository_root(budget.path)
+    root = repository_root(budget.path, required=bool(wanted))
+    if root is None:
+        return out
     read = history.read(root, budget_key(budget.path, root))
     for path in read.skipped:
         say(f"flopguard: warning: {history.BRANCH}:{path} is not a history entry; ignored")
     if not read.entries:
-        say(f"flopguard: no results history recorded yet ({history.BRANCH} branch): drift and ratchet skipped")
-        return {}, {}
-    refs: dict[str, dict[str, HistoryRef]] = {}
-    errors: dict[str, BudgetError] = {}
+        if wanted:
+            say(f"flopguard: no results history recorded yet ({history.BRANCH} branch): drift and ratchet skipped")
+        return out
+    for spec in budget.models:
+        points = [
+            TrendPoint(e.label, e.figures[spec.name]["flops"])
+            for e in read.entries
+            if "flops" in e.figures.get(spec.name, {})
+        ]
+        if points:
+            out.trends[spec.name] = tuple(points[-TREND_POINTS:])
     for spec in wanted:
         entries = _window(read.entries, spec.history, budget.display, spec)
         if isinstance(entries, BudgetError):
-            errors[spec.name] = entries
+            out.errors[spec.name] = entries
         else:
-            refs[spec.name] = _model_refs(spec.name, entries)
-    return refs, errors
+            out.refs[spec.name] = _model_refs(spec.name, entries)
+    return out
 
 
 def _window(
@@ -116,11 +138,18 @@ def _model_refs(name: str, entries: list[history.Entry]) -> dict[str, HistoryRef
     return refs
 
 
-def repository_root(budget_path: Path) -> Path:
+@overload
+def repository_root(budget_path: Path) -> Path: ...
+@overload
+def repository_root(budget_path: Path, required: bool) -> Path | None: ...
+def repository_root(budget_path: Path, required: bool = True) -> Path | None:
+    """The repository holding the budget; outside one, an error if `required`, else None."""
     done = subprocess.run(
         ["git", "rev-parse", "--show-toplevel"], cwd=budget_path.parent, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
+        if not required:
+            return None
         raise FlopguardError(
             "FG712",
             f"the budget {budget_path} is not in a git repository, which keeps the results history",

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 from pytest_flopguard.budget.schema import Budget
 from pytest_flopguard.errors import BudgetError, FlopguardError
 from pytest_flopguard.options import RunOptions, default_baseline
-from pytest_flopguard.results import HistoryRef
 from pytest_flopguard.run.gate import Gate, Say
-from pytest_flopguard.run.history import references
+from pytest_flopguard.run.history import FromHistory, from_history
 from pytest_flopguard.run.latency import SWITCHED_OFF, LatencyOptions
 
 if TYPE_CHECKING:
@@ -52,13 +51,12 @@ def start(
     _check(options, environ)
     budget = load_budget(budget_path)
     reads_baseline = against_base and options.baseline and not options.update
-    history: dict[str, dict[str, HistoryRef]] = {}
-    if against_base:
-        history, errors = references(budget, say)
-        budget = _with_errors(budget, errors)
+    history = from_history(budget, say) if against_base else FromHistory()
+    budget = _with_errors(budget, history.errors)
     return Gate(
         budget,
-        history=history,
+        history=history.refs,
+        trends=history.trends,
         base=read_results(options.baseline) if options.baseline and reads_baseline else None,
         base_commit=_base_commit(options, budget.root, say, environ) if against_base else None,
         base_cache=not options.no_cache,

@@ -125,7 +125,8 @@ def test_a_hostile_results_file_posts_a_comment_with_nothing_active(tmp_path: Pa
     head, base, _ = hostile_pair()
     body = post_report(tmp_path, github, head, base, expect=1)  # a regression and a failed model: the verdict
     assert_inert(body, tables=2)  # the figures and the relaxed budget
-    assert_only_our_code_blocks(body, ["mermaid", "text"])  # the chart, and the traceback of the failed model
+    # the bar chart, the planted trend's chart, and the traceback of the failed model
+    assert_only_our_code_blocks(body, ["mermaid", "mermaid", "text"])
 
 
 def assert_inert(body: str, tables: int) -> None:

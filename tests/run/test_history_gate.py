@@ -67,7 +67,12 @@ def creep(tmp_path: Path, capsys: pytest.CaptureFixture[str], history: str) -> l
     checks = []
     for step in range(1, 31):
         commit(repo, round(10_000 * 1.019**step), history, f"step {step}")
-        checks.append(flopguard(repo, capsys, "check", *RUN, "--baseline", f"r{step - 1}.json", "--json", f"r{step}.json"))
+        checks.append(
+            flopguard(
+                repo, capsys, "check", *RUN, "--baseline", f"r{step - 1}.json", "--json", f"r{step}.json",
+                "--markdown", f"r{step}.md",
+            )
+        )  # fmt: skip
         if checks[-1][0] != 0:
             break
         assert flopguard(repo, capsys, "record", "--results", f"r{step}.json")[0] == 0
@@ -90,6 +95,11 @@ def test_drift_fails_the_first_step_past_ten_percent_in_total(tmp_path: Path, ca
     first = git(tmp_path / "repo", "rev-list", "--max-parents=0", "HEAD").strip()
     assert found.group(2) == first[:12]  # measured since the oldest recorded commit
     assert "regressed" in failed
+    report = (tmp_path / "repo" / "r6.md").read_text()
+    assert "- **net** flops: +1.9% in this PR, +11.96% since " in report
+    chart = report.split("net: FLOPs over the recorded commits</summary>")[1]
+    assert chart.count('", "') == 6  # the six recorded commits and this pull request: seven labels
+    assert '"this PR"]' in chart and "line [20, 20.38, 20.77, 21.16, 21.56, 21.97, 22.39]" in chart
 
 
 def test_ratchet_keeps_a_merged_saving(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
