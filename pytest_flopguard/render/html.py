@@ -154,7 +154,9 @@ def _view(metric: str, base: Node | None, head: Node | None) -> View:
         if tree is None:
             continue
         drawn = icicle(tree, metric, scale, status, describe)
-        caption = f"{name}: {_figure(metric, tree.values[metric])}"
+        caption = f"{name}: {_figure(metric, tree.own[metric] or tree.values[metric])}"
+        if tree.own[metric] and tree.values[metric] > tree.own[metric]:
+            caption += f" (the cells add up to {_figure(metric, tree.values[metric])}: a shared weight is drawn in each module)"
         sides.append(Side(name, caption, tuple(drawn), max(depth_of(drawn), 1) * ROW))
     return View(metric, tuple(sides))
 

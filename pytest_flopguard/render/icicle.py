@@ -36,6 +36,7 @@ class Node:
     type: str
     values: Mapping[str, int]  # metric -> its cell's size (see the module docstring)
     children: tuple[Node, ...]
+    own: Mapping[str, int]  # metric -> the module's own inclusive total, as measured
 
 
 # A module's hover text for one metric (the renderer knows the units).
@@ -86,11 +87,10 @@ def _build(
     path: str, name: str, stats: Mapping[str, ModuleStats], kids: Mapping[str, list[str]], metrics: tuple[str, ...]
 ) -> Node:
     children = tuple(_build(p, p.rsplit(".", 1)[-1], stats, kids, metrics) for p in kids[path])
-    own = stats.get(path)
-    values = {
-        m: max(int(getattr(own, m)) if own else 0, sum(c.values[m] for c in children)) for m in metrics
-    }
-    return Node(path, name, own.type if own else "", values, children)
+    found = stats.get(path)
+    own = {m: int(getattr(found, m)) if found else 0 for m in metrics}
+    values = {m: max(own[m], sum(c.values[m] for c in children)) for m in metrics}
+    return Node(path, name, found.type if found else "", values, children, own)
 
 
 def sizes(tree: Node | None, metric: str) -> dict[str, int]:

@@ -44,6 +44,16 @@ def test_a_container_never_called_and_a_tied_weight_still_hold_their_children() 
     assert sizes(tree, "params")[""] == 250  # 100 + 50 + 100: each module's cell holds its tied weight
 
 
+def test_the_caption_gives_the_measured_total_and_says_when_tied_weights_draw_more() -> None:
+    modules = (stats("", 100, 150, "Net"), stats("embed", 0, 100), stats("lm_head", 100, 100))
+    head = ModelResult(metrics={"macs": 100, "params": 150}, modules=modules)
+    captions = {v.metric: v.sides[0].caption for v in model_view(0, compare(None, one("m", head)).models[0]).views}
+    assert captions["macs"] == "head: 100 MACs"
+    assert captions["params"] == (
+        "head: 150 params (the cells add up to 200 params: a shared weight is drawn in each module)"
+    )
+
+
 def test_a_module_whose_parent_is_not_listed_hangs_from_the_nearest_listed_one() -> None:
     tree = module_tree([stats("", 10), stats("a.b.c", 10)], "net", ["macs"])
     assert tree is not None and [c.path for c in tree.children] == ["a.b.c"]
