@@ -149,12 +149,14 @@ def _view(metric: str, base: Node | None, head: Node | None) -> View:
     status = statuses(old, new) if base and head else {}
     scale = max(t.values[metric] for t in (base, head) if t is not None)
     describe = _describer(old or {}, new, metric, bool(base and head))
+    same = old == new  # one picture where base and head would be the same: half the page, no noise
     sides = []
-    for name, tree in (("base", base), ("head", head)):
+    for name, tree in (("base", None if same else base), ("head", head)):
         if tree is None:
             continue
         drawn = icicle(tree, metric, scale, status, describe)
-        caption = f"{name}: {_figure(metric, tree.own[metric] or tree.values[metric])}"
+        label = "base = head" if same else name
+        caption = f"{label}: {_figure(metric, tree.own[metric] or tree.values[metric])}"
         if tree.own[metric] and tree.values[metric] > tree.own[metric]:
             caption += f" (the cells add up to {_figure(metric, tree.values[metric])}: a shared weight is drawn in each module)"
         sides.append(Side(name, caption, tuple(drawn), max(depth_of(drawn), 1) * ROW))

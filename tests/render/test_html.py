@@ -14,7 +14,7 @@ from pytest_flopguard.render.icicle import WIDTH, module_tree, sizes, statuses
 from pytest_flopguard.render.trend import trend_chart
 from pytest_flopguard.results import ModelResult, Results, write_results
 from tests.conftest import run_cli
-from tests.render.test_render import cnn
+from tests.render.test_render import base_results, cnn, head_results
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -71,6 +71,12 @@ def test_base_and_head_share_one_scale_and_children_tile_inside_their_parent() -
     assert head[""].y == 0 and head["stage2.conv"].y == 22
 
 
+def test_a_model_whose_modules_did_not_move_is_drawn_once() -> None:
+    view = model_view(0, compare(one("m", cnn(8)), one("m", cnn(8))).models[0])
+    assert [(s.name, s.caption) for s in view.views[0].sides] == [("head", "base = head: 64K MACs")]
+    assert view.changes == ()
+
+
 def test_the_changed_modules_are_listed_largest_macs_move_first() -> None:
     view = model_view(0, compare(one("m", cnn(8)), one("m", cnn(16))).models[0])
     assert [(c.path, c.status) for c in view.changes] == [("stage2.conv", "grown")]
@@ -100,6 +106,14 @@ def test_hostile_model_and_module_names_stay_text() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert 'id="model-0"' in page  # the anchor is ours, not the name
+
+
+def test_failed_new_and_removed_models_get_what_they_have() -> None:
+    views = {m.name: model_view(i, m) for i, m in enumerate(compare(base_results(), head_results()).models)}
+    assert views["broken"].error == "ValueError at models/x.py:3: no such width" and views["broken"].views == ()
+    assert [s.caption for s in views["old_model"].views[0].sides] == ["base: 64K MACs"]  # removed: its base
+    assert views["new_model"].verdict == "new" and views["new_model"].views == ()  # no modules in its results
+    assert [s.caption for s in views["classifier"].views[0].sides] == ["base: 1.02M MACs", "head: 2.3M MACs"]
 
 
 def test_without_a_base_only_the_head_is_drawn() -> None:
