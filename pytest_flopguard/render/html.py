@@ -3,7 +3,7 @@
 Per model: the headline figures base -> head with their verdicts, an icicle of
 the module tree (MACs, params or memory traffic, switched by radio buttons in
 CSS alone), base and head side by side on one scale with the modules that grew
-marked, the list of modules that moved, and, when the history gives one, a
+marked (one picture where they are the same), the list of modules that moved, and, when the history gives one, a
 trend line. No script, no network: the page's Content-Security-Policy allows
 nothing but its own inline styles, and every model and module name (text from
 a pull request) goes through jinja2's autoescaping.
