@@ -4,6 +4,7 @@
 - `pre-commit FILE...`: the hook's entry (`precommit.py`).
 - `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
 - `validate-results --dir D FILE...`: an untrusted artifact checked as data (`github/artifact.py`).
+- `report [BASE.json] HEAD.json --html DIR`: the module-level picture as one HTML page (`render/html.py`).
 - on `comment`: `--head-sha`.
 
 Kept apart from `main.py` so that the core commands stay short; the run
@@ -48,6 +49,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     validate.add_argument("--dir", required=True, metavar="DIR", help="the folder the artifact was unpacked into")
     validate.add_argument("--max-bytes", type=int, default=None, metavar="N", help="size cap per file (10 MB)")
     validate.set_defaults(run=_validate)
+
+    report = sub.add_parser("report", help="write one self-contained HTML page of where each model's work goes")
+    report.add_argument("files", nargs="+", metavar="[BASE.json] HEAD.json", help="results files (the base optional)")
+    report.add_argument("--html", metavar="DIR", required=True, help="folder to write index.html into")
+    report.set_defaults(run=_report)
 
 
 def add_comment_options(comment: argparse.ArgumentParser) -> None:
@@ -135,4 +141,24 @@ def _validate(args: argparse.Namespace) -> int:
     checked = validate_artifact(Path(args.dir), args.names, args.max_bytes or DEFAULT_MAX_BYTES)
     listed = ", ".join(f"{c.name} ({len(c.results.models)} models, {c.size} bytes)" for c in checked)
     emit(f"flopguard: valid results: {listed}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Writes DIR/index.html; exits 0 once written (the verdicts are `compare`'s and `check`'s)."""
+    from pytest_flopguard.cli.output import emit
+    from pytest_flopguard.compare.diff import compare
+    from pytest_flopguard.render.html import render_html
+    from pytest_flopguard.results import read_results, write_text_atomic
+
+    if len(args.files) > 2:
+        raise FlopguardError(
+            "FG640",
+            f"report takes one or two results files, got {len(args.files)}",
+            fix="flopguard report [BASE.json] HEAD.json --html DIR",
+        )
+    *base, head = [read_results(path) for path in args.files]
+    page = render_html(compare(base[0] if base else None, head))
+    target = write_text_atomic(Path(args.html) / "index.html", page)
+    emit(f"flopguard: HTML report written to {target} ({len(page.encode())} bytes)")
     return 0

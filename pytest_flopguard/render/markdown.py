@@ -17,7 +17,7 @@ from pytest_flopguard.render import cells
 from pytest_flopguard.render.chart import MAX_MODELS, flops_chart
 from pytest_flopguard.render.details import error_details
 from pytest_flopguard.render.inert import Markdown, inert
-from pytest_flopguard.render.trend import trend_charts
+from pytest_flopguard.render.trend_mermaid import trend_charts
 
 MARKER = "<!-- pytest-flopguard:report -->"  # a budget at the repository root's (as before budgets had their own)
 # The marker of a budget elsewhere; `marker_of` reads either back from a report's first line.

@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import replace
 
 from pytest_flopguard.render import markdown
-from pytest_flopguard.render.trend import MAX_TRENDS, trend_charts
+from pytest_flopguard.render.trend_mermaid import MAX_TRENDS, trend_charts
 from pytest_flopguard.results import TrendPoint
 from tests.render.test_chart import BLOCK, LABEL, MERMAID, NUMBER, node_modules
 from tests.render.test_render import cnn
