@@ -129,6 +129,10 @@ def test_regression_pr_fails_comments_once_and_writes_outputs(
     bodies = comments_of(github)
     assert len(bodies) == 1 and bodies[0].startswith(MARKER) and "🔺 regressed" in bodies[0]
     assert run.step("Verdict").stdout.strip() == "flopguard: 1 model(s) fail the gate"
+    # The HTML report: an artifact, linked from the comment.
+    page = (tmp_path / "scratch" / "artifacts" / "flopguard-report" / "index.html").read_text()
+    assert "stage2" in page and 'data-status="grown"' in page
+    assert bodies[0].rstrip().endswith("go](https://github.com/octo/models/actions/runs/1/artifacts/7)")
 
     # The install step installs the action itself, from its own folder, and pins torch where it is.
     assert run.pip_calls() == ["install", "--disable-pip-version-check", str(REPO), f"torch=={torch_version}"]
@@ -237,3 +241,18 @@ def test_every_input_reaches_the_shell_through_env() -> None:
     setup = next(s for s in ACTION["runs"]["steps"] if "setup-python" in s.get("uses", ""))
     assert setup["if"] == "inputs.python-version != ''"
     assert setup["uses"].split("@")[1].isalnum() and len(setup["uses"].split("@")[1]) == 40
+
+
+def test_record_on_a_push_adds_the_commit_to_the_history(repo: Path, tmp_path: Path, github: GitHubWithPulls) -> None:
+    from pytest_flopguard.gitbase.history import read
+
+    run = run_action(repo, tmp_path, github, {"record": "true", "html-report": "false"})  # a push: no pull request
+    assert run.code == 0, run.job.log()
+    assert "flopguard: recorded 3 models of " in run.step("Record in the history").stdout
+    (entry,) = read(repo, "flopguard.yaml").entries
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert entry.commit == head and set(entry.figures) == {"classifier", "detector", "tiny_gpt"}
+    assert entry.figures["classifier"]["flops"] == json.loads(Path(run.outputs["results"]).read_text())["models"][
+        "classifier"
+    ]["metrics"]["flops"]
+    assert not (tmp_path / "scratch" / "artifacts").exists()  # html-report off: nothing uploaded
