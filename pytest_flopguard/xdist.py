@@ -50,7 +50,7 @@ def is_controller(config: pytest.Config) -> bool:
 
 def worker_base(config: pytest.Config) -> Results | None:
     """In a worker: the base results the controller measured, if it sent them."""
-    from pytest_flopguard.results import from_json
+    from pytest_flopguard.results_json import from_json
 
     text = getattr(config, "workerinput", {}).get(BASE_INPUT)
     return from_json(json.loads(text), "the base results from the xdist controller") if text else None
@@ -76,7 +76,7 @@ class FlopguardXdist:
     def pytest_configure_node(self, node: Any) -> None:
         """Controller: every worker gets the base, so none measures it again."""
         if self.gate.base is not None:
-            from pytest_flopguard.results import to_json
+            from pytest_flopguard.results_json import to_json
 
             node.workerinput[BASE_INPUT] = json.dumps(to_json(self.gate.base))
 
@@ -84,7 +84,7 @@ class FlopguardXdist:
         """Worker: hand the results to the controller; a worker writes no file."""
         if not is_worker(self.config):
             return
-        from pytest_flopguard.results import to_json
+        from pytest_flopguard.results_json import to_json
 
         self.config.workeroutput[PAYLOAD] = json.dumps(to_json(self.gate.results()))  # type: ignore[attr-defined]
 
@@ -93,7 +93,7 @@ class FlopguardXdist:
         text = getattr(node, "workeroutput", {}).get(PAYLOAD)
         if not text:
             return
-        from pytest_flopguard.results import from_json
+        from pytest_flopguard.results_json import from_json
 
         results = from_json(json.loads(text), "an xdist worker's results")
         self.gate.measured.update(results.models)

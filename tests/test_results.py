@@ -10,7 +10,8 @@ import pytest
 
 from pytest_flopguard.errors import ResultsError
 from pytest_flopguard.measure.types import ModuleStats, OpStats
-from pytest_flopguard.results import ErrorInfo, ModelResult, Results, read_results, to_json, write_results
+from pytest_flopguard.results import ErrorInfo, ModelResult, Results, read_results, write_results
+from pytest_flopguard.results_json import to_json
 from pytest_flopguard.run.gate import git_info
 
 

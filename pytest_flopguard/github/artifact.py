@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flopguard.errors import FlopguardError, ResultsError
-from pytest_flopguard.results import Results, from_json
+from pytest_flopguard.results import Results
+from pytest_flopguard.results_json import from_json
 
 DEFAULT_MAX_BYTES = 10_000_000  # results of a few hundred models with their module tables
 

@@ -202,7 +202,7 @@ class Pool:
             self.prestart()  # the next model's worker, warming up while we report this one
             error, output = crash_report(died.error, output, budget.parent)
             return with_entry(ModelResult(error=error, output=_tail(output)), spec)
-        from pytest_flopguard.results import model_from_json
+        from pytest_flopguard.results_json import model_from_json
 
         return with_entry(model_from_json(entry), spec)
 

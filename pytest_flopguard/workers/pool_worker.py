@@ -63,7 +63,7 @@ def _warm() -> None:
 def _measure(request: dict[str, Any], capture: int, protocol: IO[str]) -> dict[str, Any]:
     from dataclasses import replace
 
-    from pytest_flopguard.results import model_to_json
+    from pytest_flopguard.results_json import model_to_json
     from pytest_flopguard.workers import faults
     from pytest_flopguard.workers.entry import measure_model
 

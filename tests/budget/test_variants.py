@@ -19,7 +19,8 @@ from pytest_flopguard.compare.diff import compare
 from pytest_flopguard.compare.scaling import ScalingNote, scaling_notes
 from pytest_flopguard.errors import BudgetError
 from pytest_flopguard.render.plot import render_plot
-from pytest_flopguard.results import ModelResult, Results, from_json, to_json
+from pytest_flopguard.results import ModelResult, Results
+from pytest_flopguard.results_json import from_json, to_json
 from tests.conftest import run_cli
 
 DATA = Path(__file__).parent.parent / "data" / "budgets"

@@ -423,7 +423,8 @@ def full_results() -> dict[str, Any]:
     """A results file with every kind of record: modules, ops, latency with its spread, a variant, an error."""
     from pytest_flopguard.budget.schema import Variant
     from pytest_flopguard.measure.types import LatencyStats, ModuleStats, OpStats
-    from pytest_flopguard.results import ErrorInfo, to_json
+    from pytest_flopguard.results import ErrorInfo
+    from pytest_flopguard.results_json import to_json
 
     m = ModelResult(
         metrics={"macs": 10, "flops": 20, "params": 3, "memory_access": 40, "latency.cpu": 0.02},
@@ -491,7 +492,7 @@ MALFORMED = [
 
 
 def test_the_full_results_file_is_valid(tmp_path: Path) -> None:
-    from pytest_flopguard.results import from_json
+    from pytest_flopguard.results_json import from_json
 
     assert sorted(from_json(full_results()).models) == ["broken", "m"]
 

@@ -12,7 +12,8 @@ from pytest_flopguard.compare.diff import Comparison, compare
 from pytest_flopguard.render.failure import failure_message
 from pytest_flopguard.render.markdown import render_markdown
 from pytest_flopguard.render.terminal import render_table
-from pytest_flopguard.results import ModelResult, Results, read_results, to_json, write_results
+from pytest_flopguard.results import ModelResult, Results, read_results, write_results
+from pytest_flopguard.results_json import to_json
 from tests.render.test_render import check_golden
 
 from pytest_flopguard.measure.types import LatencyStats, VersusBase  # isort: skip

@@ -44,6 +44,15 @@ def commit(repo: Path, width: int, history: str, message: str) -> None:
     git(repo, "commit", "-qm", message)
 
 
+def new_repo(repo: Path, width: int, history: str) -> Path:
+    """A repository on `main` whose first commit has the model at `width`."""
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "nets.py").write_text(NETS)
+    commit(repo, width, history, "start")
+    return repo
+
+
 def flopguard(repo: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     here = Path.cwd()
     os.chdir(repo)
@@ -57,11 +66,7 @@ def flopguard(repo: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tup
 
 def creep(tmp_path: Path, capsys: pytest.CaptureFixture[str], history: str) -> list[tuple[int, str]]:
     """30 merged pull requests, each +1.9% FLOPs: each checked against the last, then recorded."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "nets.py").write_text(NETS)
-    commit(repo, 10_000, history, "start")
+    repo = new_repo(tmp_path / "repo", 10_000, history)
     assert flopguard(repo, capsys, "measure", *RUN, "--json", "r0.json")[0] == 0
     assert flopguard(repo, capsys, "record", "--results", "r0.json")[0] == 0
     checks = []
@@ -106,11 +111,7 @@ def test_ratchet_keeps_a_merged_saving(tmp_path: Path, capsys: pytest.CaptureFix
     """main: 10000 -> 8000 (recorded). A branch made before the saving, checked as the pull
     request's merge would be: 9200, -8% against its merge-base, +15% against the best."""
     for ratchet, expected in (("", 0), ("  ratchet: true\n", 1)):
-        repo = tmp_path / f"repo{bool(ratchet)}"
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        (repo / "nets.py").write_text(NETS)
-        commit(repo, 10_000, ratchet, "start")
+        repo = new_repo(tmp_path / f"repo{bool(ratchet)}", 10_000, ratchet)
         assert flopguard(repo, capsys, "measure", *RUN, "--json", "base.json")[0] == 0
         assert flopguard(repo, capsys, "record", "--results", "base.json")[0] == 0
         commit(repo, 8_000, ratchet, "a saving")
@@ -127,11 +128,7 @@ def test_ratchet_keeps_a_merged_saving(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_an_unknown_since_is_a_budget_error_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "nets.py").write_text(NETS)
-    commit(repo, 10_000, "  drift: {flops: 10%}\n  since: v9\n", "start")
+    repo = new_repo(tmp_path / "repo", 10_000, "  drift: {flops: 10%}\n  since: v9\n")
     code, out = flopguard(repo, capsys, "check", *RUN)
     assert code == 0 and "no results history recorded yet (flopguard-history branch): drift and ratchet skipped" in out
     assert flopguard(repo, capsys, "record", *RECORD)[0] == 0
@@ -141,11 +138,7 @@ def test_an_unknown_since_is_a_budget_error_at_its_line(tmp_path: Path, capsys: 
 
 
 def test_record_refuses_a_pull_request_event(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "nets.py").write_text(NETS)
-    commit(repo, 10_000, "", "start")
+    repo = new_repo(tmp_path / "repo", 10_000, "")
     monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request_target")
     code, out = flopguard(repo, capsys, "record", *RECORD)
     assert code == 2 and "[FG713]" in out and "not in a pull_request_target event" in out
