@@ -29,7 +29,6 @@ from pytest_flopguard import __version__
 from pytest_flopguard.errors import FlopguardError
 
 DEFAULT_API = "https://api.github.com"
-MAX_SUMMARY = 1024 * 1024  # bytes per step summary
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
@@ -290,17 +289,3 @@ def _pr_from_event(env: Mapping[str, str]) -> int | None:
         if isinstance(number, int):
             return number
     return None
-
-
-def write_step_summary(markdown: str, env: Mapping[str, str]) -> bool:
-    """Append the report to `$GITHUB_STEP_SUMMARY` (capped at 1 MiB); False outside Actions."""
-    path = env.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return False
-    data = markdown.encode("utf-8")
-    if len(data) > MAX_SUMMARY:
-        note = b"\n\n_(report truncated to fit the 1 MiB job summary)_\n"
-        data = data[: MAX_SUMMARY - len(note)].decode("utf-8", "ignore").encode() + note
-    with open(path, "ab") as handle:
-        handle.write(data)
-    return True

@@ -18,8 +18,8 @@ from pytest_flopguard.github.api import (
     own_login,
     target_from_env,
     upsert_comment,
-    write_step_summary,
 )
+from pytest_flopguard.github.outputs import write_step_summary
 from pytest_flopguard.render.markdown import MARKER, MAX_CHARS, marker_of
 
 Say = Callable[[str], None]

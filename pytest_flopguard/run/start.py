@@ -110,7 +110,7 @@ def report_to_actions(
     """In GitHub Actions: the full report in the job summary, annotations on the budget lines."""
     if environ.get("GITHUB_ACTIONS") != "true":
         return
-    from pytest_flopguard.github.api import MAX_SUMMARY, write_step_summary
+    from pytest_flopguard.github.outputs import MAX_SUMMARY, write_step_summary
     from pytest_flopguard.render.actions import error_annotations
     from pytest_flopguard.render.markdown import render_markdown
 
