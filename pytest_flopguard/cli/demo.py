@@ -1,8 +1,10 @@
 """`flopguard demo`: the whole product in one command, on a scratch repository.
 
-It copies `example_repo/` into a temporary folder, commits it on `main`,
-makes a branch that widens one stage of the CNN — the kind of one-line change
-that slips through review — and runs the gate exactly as CI would:
+It copies `example_repo/` into a temporary folder and commits it on `main` in
+three steps, the classifier a little wider each time, each recorded in the
+results history (`flopguard record`, as CI does on a merge), makes a branch that
+widens one stage of the CNN — the kind of one-line change that slips through
+review — and runs the gate exactly as CI would:
 `flopguard check --base main --markdown REPORT`. The base is measured in a
 throwaway worktree, the table names what grew and which layers did it, and
 the Markdown report is the pull request comment. Exit 0 when the gate caught
@@ -30,6 +32,9 @@ Say = Callable[[str], None]
 PACKAGED = Path(__file__).resolve().parents[1] / "example_repo"
 EXAMPLE = PACKAGED if PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "example_repo"
 BRANCH = "widen-stage2"
+# main's history: the classifier's width in the budget, one recorded commit each (the last is example_repo's).
+HISTORY = (28, 30, 32)
+WIDTH = "kwargs: {width: 32, num_classes: 10}"
 # The change under review: stage2 gets 3x instead of 2x the stem's channels.
 CHANGE = (
     "models/vision.py",
@@ -87,10 +92,15 @@ def _build(example: Path, repo: Path, say: Say) -> None:
     (repo / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
     _git(repo, "init", "-q")
     _git(repo, "symbolic-ref", "HEAD", "refs/heads/main")  # whatever init.defaultBranch says
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "Models and their budget")
     say(f"flopguard demo: a scratch git repository made from example_repo, in {repo}")
-    say(f"  main          {_git(repo, 'rev-parse', '--short', 'HEAD')}  the models and their budget")
+    budget = repo / "flopguard.yaml"
+    final = budget.read_text(encoding="utf-8")
+    for i, width in enumerate(HISTORY):
+        _edit(budget, ((WIDTH, WIDTH.replace("32", str(width))),), final)
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", f"Classifier width {width}" if i else "Models and their budget")
+        _record(repo)
+        say(f"  main          {_git(repo, 'rev-parse', '--short', 'HEAD')}  classifier width {width}, recorded")
     _git(repo, "checkout", "-q", "-b", BRANCH)
     path, edits = CHANGE
     _edit(repo / path, edits)
@@ -100,8 +110,8 @@ def _build(example: Path, repo: Path, say: Say) -> None:
         say(f"      - {old}\n      + {new}")
 
 
-def _edit(path: Path, edits: tuple[tuple[str, str], ...]) -> None:
-    text = path.read_text(encoding="utf-8")
+def _edit(path: Path, edits: tuple[tuple[str, str], ...], text: str | None = None) -> None:
+    text = path.read_text(encoding="utf-8") if text is None else text
     for old, new in edits:
         if old not in text:
             raise FlopguardError(
@@ -113,13 +123,28 @@ def _edit(path: Path, edits: tuple[tuple[str, str], ...]) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _record(repo: Path) -> None:
+    """The classifier's figures into the scratch repository's history branch, as CI records a merge."""
+    command = [sys.executable, "-m", "pytest_flopguard.cli", "record", "--model", "classifier", "--in-process"]
+    done = subprocess.run(command, cwd=repo, env=_env(), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise FlopguardError(
+            "FG633", f"flopguard record failed in the scratch repository: {done.stderr.strip()[-500:]}", fix="run it there"
+        )
+
+
+def _env() -> dict[str, str]:
+    """Not a GitHub Actions pull request, whatever runs the demo."""
+    drop = ("GITHUB_ACTIONS", "GITHUB_BASE_REF", "GITHUB_EVENT_NAME")
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
 def _gate(repo: Path, report: Path, say: Say) -> int:
     argv = ["check", "--base", "main", "--markdown", str(report)]
     say(f"\n$ flopguard {' '.join(argv)}")
-    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "GITHUB_BASE_REF")}
     command = [sys.executable, "-m", "pytest_flopguard.cli", *argv]
     sys.stdout.flush()
-    return subprocess.run(command, cwd=repo, env=env, check=False).returncode
+    return subprocess.run(command, cwd=repo, env=_env(), check=False).returncode
 
 
 def _verdict(code: int, report: Path, where: str, say: Say) -> int:

@@ -39,7 +39,14 @@ def test_keep_leaves_the_scratch_repository_to_explore(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     repo = keep / "example_repo"
     branches = subprocess.run(["git", "branch", "--list"], cwd=repo, capture_output=True, text=True).stdout
-    assert branches.split() == ["main", "*", "widen-stage2"]
+    assert branches.split() == ["flopguard-history", "main", "*", "widen-stage2"]
+    main = subprocess.run(["git", "log", "--format=%s", "main"], cwd=repo, capture_output=True, text=True).stdout
+    assert main.splitlines() == ["Classifier width 32", "Classifier width 30", "Models and their budget"]
+    recorded = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", "flopguard-history"], cwd=repo, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert len(recorded) == 3 and all(name.startswith("flopguard.yaml/") for name in recorded)
+    assert "classifier: FLOPs over the recorded commits" in (tmp_path / "r.md").read_text()
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
     assert status == "", "the gate leaves the repository as it was"
     again = run_cli("demo", "--keep", str(keep), cwd=tmp_path)
