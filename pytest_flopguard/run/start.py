@@ -50,14 +50,14 @@ def start(
 
     _check(options, environ)
     budget = load_budget(budget_path)
-    reads_baseline = against_base and options.baseline and not options.update
+    baseline = options.baseline if against_base and not options.update else None  # --update writes it instead
     history = from_history(budget, say) if against_base else FromHistory()
     budget = _with_errors(budget, history.errors)
     return Gate(
         budget,
         history=history.refs,
         trends=history.trends,
-        base=read_results(options.baseline) if options.baseline and reads_baseline else None,
+        base=read_results(baseline) if baseline else None,
         base_commit=_base_commit(options, budget.root, say, environ) if against_base else None,
         base_cache=not options.no_cache,
         latency=_latency(options, latency_off),
