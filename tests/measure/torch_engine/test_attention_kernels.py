@@ -118,9 +118,16 @@ def test_flop_counter_mode_misreads_the_kernels_layout(name: str) -> None:
 
     with FlopCounterMode(display=False) as counter:
         kernel(q, k, v)
-    assert counter.get_total_flops() == 196_608
+    # torch 2.14 reads the flash kernel's layout right (the efficient one still wrong).
+    fixed = name == "_flash_attention_forward" and _torch_minor() >= (2, 14)
+    assert counter.get_total_flops() == (3_145_728 if fixed else 196_608)
     m = count_forward(_Call(kernel), (q, k, v))
     assert (m.flops, m.flops_other) == (3_145_728, 5 * B * HQ * 64 * 64)  # softmax: 5 * 32,768 scores
+
+
+def _torch_minor() -> tuple[int, int]:
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
 
 
 def test_packed_variable_length_call_is_reported_uncounted() -> None:
