@@ -96,7 +96,7 @@ def comments_of(github: GitHubWithPulls) -> list[str]:
 @pytest.fixture
 def torch_version() -> Iterator[str]:
     out = subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True
+        [sys.executable, "-c", "import importlib.metadata as m; print(m.version('torch'))"], capture_output=True, text=True
     )
     yield out.stdout.strip()
 
