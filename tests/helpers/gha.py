@@ -444,7 +444,7 @@ def runner_env(tmp: Path, api_url: str, event_name: str, event_path: Path) -> di
         "GITHUB_ACTIONS": "true",
         "GITHUB_EVENT_NAME": event_name,
         "GITHUB_EVENT_PATH": str(event_path),
-        "GITHUB_BASE_REF": "main" if event_name == "pull_request" else "",
+        "GITHUB_BASE_REF": "main" if event_name in ("pull_request", "pull_request_target") else "",
         "GITHUB_REPOSITORY": GITHUB_REPO,
         "GITHUB_API_URL": api_url,
         "GITHUB_STEP_SUMMARY": str(tmp / "summary.md"),
