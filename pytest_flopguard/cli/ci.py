@@ -5,7 +5,7 @@
 - `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
 - `validate-results --dir D FILE...`: an untrusted artifact checked as data (`github/artifact.py`).
 - `report [BASE.json] HEAD.json --html DIR`: the module-level picture as one HTML page (`render/html.py`).
-- on `comment`: `--head-sha`.
+- on `comment`: `--head-sha`, `--run-id` (the fork-safe comment's trusted facts).
 
 Kept apart from `main.py` so that the core commands stay short; the run
 options (`--shard`, `--base-json`, `--github-output`, ...) are in the one
@@ -17,8 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_flopguard.errors import FlopguardError
+
+if TYPE_CHECKING:
+    from pytest_flopguard.github.pr import TrustedRun
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -61,8 +65,30 @@ def add_comment_options(comment: argparse.ArgumentParser) -> None:
         "--head-sha",
         metavar="SHA",
         help="comment only while the pull request's head is this commit (workflow_run); "
-        "without --pr, find the open pull request with this head (fork pull requests)",
+        "without --pr, find the open pull request with this head (fork pull requests); "
+        "the comment names it as the commit the figures come from",
     )
+    comment.add_argument(
+        "--run-id",
+        type=int,
+        metavar="ID",
+        help="with --head-sha: the measuring run's id (github.event.workflow_run.id), linked from the comment",
+    )
+
+
+def trusted_run(args: argparse.Namespace) -> TrustedRun | None:
+    """The run and commit the figures come from, as the workflow_run event names them."""
+    if args.run_id is not None and not args.head_sha:
+        raise FlopguardError(
+            "FG521",
+            "--run-id names the measuring run of --head-sha, which is missing",
+            fix="pass both from the workflow_run event: github.event.workflow_run.head_sha and .id, through env:",
+        )
+    if not args.head_sha:
+        return None
+    from pytest_flopguard.github.pr import TrustedRun
+
+    return TrustedRun(args.head_sha, args.run_id)
 
 
 def selected(args: argparse.Namespace, names: list[str], budget: Path | None = None) -> list[str]:

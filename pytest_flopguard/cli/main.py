@@ -257,8 +257,11 @@ def _compare(args: argparse.Namespace) -> int:
 def _comment(args: argparse.Namespace) -> int:
     from pytest_flopguard.github.comment import run_comment
 
+    trusted = cli_ci.trusted_run(args)
     go_on, pr = cli_ci.comment_target(args)
-    return run_comment(args.markdown, os.environ, print, pr=pr, repo=args.repo) if go_on else EXIT_OK
+    if not go_on:
+        return EXIT_OK
+    return run_comment(args.markdown, os.environ, print, pr=pr, repo=args.repo, trusted_run=trusted)
 
 
 def _explain(args: argparse.Namespace) -> int:

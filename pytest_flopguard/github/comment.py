@@ -20,6 +20,7 @@ from pytest_flopguard.github.api import (
     upsert_comment,
     write_step_summary,
 )
+from pytest_flopguard.github.pr import TrustedRun, provenance
 from pytest_flopguard.render.markdown import MARKER, MAX_CHARS, marker_of
 
 Say = Callable[[str], None]
@@ -32,13 +33,17 @@ def run_comment(
     pr: int | None = None,
     repo: str | None = None,
     client: Client | None = None,
+    trusted_run: TrustedRun | None = None,
 ) -> int:
     """Exit code: 0 posted (or degraded to the summary), 1 GitHub failed, 2 usage.
 
     The comment updated is the one with the report's marker: one per budget file.
+    `trusted_run` (a workflow_run comment): the footer naming the run and commit that made the figures.
     """
     body = _body(markdown_path)
     target = target_from_env(env, pr, repo)
+    if trusted_run is not None:
+        body = _fits(body + provenance(trusted_run, target.repo, env.get("GITHUB_SERVER_URL") or "https://github.com"))
     if target.pr is None:
         write_step_summary(body, env)
         say("flopguard: not a pull request (no --pr, no pull request in GITHUB_EVENT_PATH): nothing to comment on")
@@ -73,6 +78,10 @@ def _body(path: str) -> str:
         ) from None
     if marker_of(text) is None:  # a report written by hand or another tool
         text = f"{MARKER}\n{text}"
+    return _fits(text)
+
+
+def _fits(text: str) -> str:
     if len(text) > MAX_CHARS:
         raise FlopguardError(
             "FG504",
