@@ -4,6 +4,7 @@
 - `pre-commit FILE...`: the hook's entry (`precommit.py`).
 - `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
 - `validate-results --dir D FILE...`: an untrusted artifact checked as data (`github/artifact.py`).
+- `base-cache-key [--base REF] [--budget F]`: the key CI caches the base's results under (`gitbase/cache.py`).
 - `report [BASE.json] HEAD.json --html DIR`: the module-level picture as one HTML page (`render/html.py`).
 - on `comment`: `--head-sha`, `--run-id` (the fork-safe comment's trusted facts).
 
@@ -53,6 +54,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     validate.add_argument("--dir", required=True, metavar="DIR", help="the folder the artifact was unpacked into")
     validate.add_argument("--max-bytes", type=int, default=None, metavar="N", help="size cap per file (10 MB)")
     validate.set_defaults(run=_validate)
+
+    key = sub.add_parser("base-cache-key", help="print the key under which CI caches the base's results")
+    key.add_argument("--base", metavar="REF", help="the ref `check --base` gets (default: the pull request's base)")
+    key.add_argument(
+        "--budget", metavar="FILE", help="budget file (default: [tool.flopguard] budget or flopguard.yaml)"
+    )
+    key.set_defaults(run=_base_cache_key)
 
     report = sub.add_parser("report", help="write one self-contained HTML page of where each model's work goes")
     report.add_argument("files", nargs="+", metavar="[BASE.json] HEAD.json", help="results files (the base optional)")
@@ -167,6 +175,27 @@ def _validate(args: argparse.Namespace) -> int:
     checked = validate_artifact(Path(args.dir), args.names, args.max_bytes or DEFAULT_MAX_BYTES)
     listed = ", ".join(f"{c.name} ({len(c.results.models)} models, {c.size} bytes)" for c in checked)
     emit(f"flopguard: valid results: {listed}")
+    return 0
+
+
+def _base_cache_key(args: argparse.Namespace) -> int:
+    """Prints the key, or nothing when there is no base to cache (then `check` says why, if it matters)."""
+    import sys
+
+    from pytest_flopguard.gitbase.cache import actions_cache_key
+    from pytest_flopguard.gitbase.measure_base import default_ref, resolve_base
+    from pytest_flopguard.options import find_budget
+
+    ref = args.base or default_ref(os.environ)
+    if ref is None:
+        return 0
+    try:
+        budget = find_budget(Path.cwd(), args.budget)
+        key = actions_cache_key(resolve_base(ref, budget.parent).commit, budget)
+    except (FlopguardError, OSError) as exc:
+        print(f"flopguard: no base results cache key: {exc}", file=sys.stderr)
+        return 0
+    print(key)
     return 0
 
 

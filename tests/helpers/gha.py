@@ -277,9 +277,15 @@ def upload_artifact(step: Mapping[str, Any], given: Mapping[str, str], job: Job)
     return {"artifact-id": "7", "artifact-url": f"https://github.com/{GITHUB_REPO}/actions/runs/1/artifacts/7"}
 
 
+def cache_miss(step: Mapping[str, Any], given: Mapping[str, str], job: Job) -> dict[str, str]:
+    """actions/cache on a runner that has never saved that key (a test of hits gives its own stand-in)."""
+    return {"cache-hit": "false"}
+
+
 # What every job can use without a test providing it.
 STAND_INS: dict[str, Callable[[Mapping[str, Any], Mapping[str, str], Job], dict[str, str]]] = {
     "actions/upload-artifact": upload_artifact,
+    "actions/cache": cache_miss,
 }
 
 
