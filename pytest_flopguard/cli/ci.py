@@ -5,6 +5,7 @@
 - `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
 - `validate-results --dir D FILE...`: an untrusted artifact checked as data (`github/artifact.py`).
 - `base-cache-key [--base REF] [--budget F]`: the key CI caches the base's results under (`gitbase/cache.py`).
+- `status --sha SHA --state S`: the commit status "flopguard" (`github/status.py`).
 - `report [BASE.json] HEAD.json --html DIR`: the module-level picture as one HTML page (`render/html.py`).
 - on `comment`: `--head-sha`, `--run-id` (the fork-safe comment's trusted facts).
 
@@ -62,6 +63,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     key.set_defaults(run=_base_cache_key)
 
+    status = sub.add_parser("status", help='set the commit status "flopguard" (success, failure, error)')
+    status.add_argument("--sha", required=True, metavar="SHA", help="the commit (in a pull request: its head)")
+    status.add_argument("--state", required=True, metavar="STATE", help="success, failure, error or pending")
+    status.add_argument("--description", default="", metavar="TEXT", help="one line (140 characters)")
+    status.set_defaults(run=_status)
+
     report = sub.add_parser("report", help="write one self-contained HTML page of where each model's work goes")
     report.add_argument("files", nargs="+", metavar="[BASE.json] HEAD.json", help="results files (the base optional)")
     report.add_argument("--html", metavar="DIR", required=True, help="folder to write index.html into")
@@ -75,6 +82,11 @@ def add_comment_options(comment: argparse.ArgumentParser) -> None:
         help="comment only while the pull request's head is this commit (workflow_run); "
         "without --pr, find the open pull request with this head (fork pull requests); "
         "the comment names it as the commit the figures come from",
+    )
+    comment.add_argument(
+        "--update-only",
+        action="store_true",
+        help="update the earlier comment if there is one, post no new one",
     )
     comment.add_argument(
         "--run-id",
@@ -197,6 +209,12 @@ def _base_cache_key(args: argparse.Namespace) -> int:
         return 0
     print(key)
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pytest_flopguard.github.status import run_status
+
+    return run_status(args.sha, args.state, args.description, os.environ, print)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -29,7 +29,6 @@ from pytest_flopguard import __version__
 from pytest_flopguard.errors import FlopguardError
 
 DEFAULT_API = "https://api.github.com"
-MAX_SUMMARY = 1024 * 1024  # bytes per step summary
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
@@ -232,11 +231,16 @@ def _is_ours(comment: Mapping[str, Any], marker: str, author: str | None) -> boo
     return user.get("login") == author if author is not None else user.get("type") == "Bot"
 
 
-def upsert_comment(client: Client, repo: str, pr: int, body: str, marker: str, author: str | None) -> Posted:
-    """Create the comment, or update ours in place; remove stale duplicates of ours."""
+def upsert_comment(
+    client: Client, repo: str, pr: int, body: str, marker: str, author: str | None, create: bool = True
+) -> Posted:
+    """Create the comment, or update ours in place; remove stale duplicates of ours.
+    `create=False`: update ours if there is one, create none ("skipped")."""
     ours = [
         c for c in client.paginate(f"/repos/{repo}/issues/{pr}/comments?per_page=100") if _is_ours(c, marker, author)
     ]
+    if not ours and not create:
+        return Posted("skipped", "")
     if not ours:
         created = client.request("POST", f"/repos/{repo}/issues/{pr}/comments", {"body": body}).data
         return Posted("created", str(created.get("html_url", "")))
@@ -290,17 +294,3 @@ def _pr_from_event(env: Mapping[str, str]) -> int | None:
         if isinstance(number, int):
             return number
     return None
-
-
-def write_step_summary(markdown: str, env: Mapping[str, str]) -> bool:
-    """Append the report to `$GITHUB_STEP_SUMMARY` (capped at 1 MiB); False outside Actions."""
-    path = env.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return False
-    data = markdown.encode("utf-8")
-    if len(data) > MAX_SUMMARY:
-        note = b"\n\n_(report truncated to fit the 1 MiB job summary)_\n"
-        data = data[: MAX_SUMMARY - len(note)].decode("utf-8", "ignore").encode() + note
-    with open(path, "ab") as handle:
-        handle.write(data)
-    return True

@@ -1,4 +1,4 @@
-"""Step outputs for GitHub Actions: `flopguard check --github-output`.
+"""Step outputs and the job summary for GitHub Actions: `flopguard check --github-output`.
 
 The composite action reads `regressions`, `results`, `report` and
 `base-results` from the check step's `$GITHUB_OUTPUT`, so the figures are
@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 from pytest_flopguard.compare.diff import FAILING, Comparison
 from pytest_flopguard.errors import FlopguardError
+
+MAX_SUMMARY = 1024 * 1024  # bytes per step summary
 
 
 def regressions(comparison: Comparison) -> int:
@@ -39,3 +41,17 @@ def write_github_output(values: Mapping[str, str], env: Mapping[str, str]) -> No
                 handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
             else:
                 handle.write(f"{name}={value}\n")
+
+
+def write_step_summary(markdown: str, env: Mapping[str, str]) -> bool:
+    """Append the report to `$GITHUB_STEP_SUMMARY` (capped at 1 MiB); False outside Actions."""
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return False
+    data = markdown.encode("utf-8")
+    if len(data) > MAX_SUMMARY:
+        note = b"\n\n_(report truncated to fit the 1 MiB job summary)_\n"
+        data = data[: MAX_SUMMARY - len(note)].decode("utf-8", "ignore").encode() + note
+    with open(path, "ab") as handle:
+        handle.write(data)
+    return True

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO
+from tests.conftest import REPO, git
 from tests.helpers.gha import GitHubWithPulls, Job, StepResult, Uses, load, run_composite, runner_env
 
 TOKEN = "s3cret-token"
@@ -50,7 +50,13 @@ def run_action(
     event_name = event_name or ("pull_request" if event and "pull_request" in event else "push")
     env = {**runner_env(tmp, github.url, event_name, event_path), **(extra_env or {})}
     context = {
-        "github": {"event_name": event_name, "event": event or {}, "token": TOKEN, "workspace": str(repo)},
+        "github": {
+            "event_name": event_name,
+            "event": event or {},
+            "token": TOKEN,
+            "workspace": str(repo),
+            "sha": git(repo, "rev-parse", "HEAD"),
+        },
         "runner": {"temp": env["RUNNER_TEMP"], "os": "Linux"},
         "env": {},
     }
