@@ -31,7 +31,16 @@ ACTION = load(REPO / "action.yml")
 STEP = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "install")
 READ_DIST_VERSION = """torch_version=$(python -c 'import importlib.metadata as m, torch; print(m.version("torch"))')"""
 OLD_READ_MODULE_VERSION = """torch_version=$(python -c 'import torch; print(torch.__version__)')"""
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "action.yml", "pytest_flopguard", "example_repo")
+SOURCES = (
+    "pyproject.toml",
+    "setup.py",
+    "MANIFEST.in",
+    "README.md",
+    "LICENSE",
+    "action.yml",
+    "pytest_flopguard",
+    "example_repo",
+)
 
 
 @pytest.fixture(scope="module")
