@@ -165,6 +165,13 @@ def test_the_measuring_half_cannot_write_and_the_commenting_half_runs_no_pr_code
     assert post["env"]["PR_NUMBER"] == "${{ github.event.workflow_run.pull_requests[0].number }}"
     assert post["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
     assert post["env"]["RUN_ID"] == "${{ github.event.workflow_run.id }}"
+    # The job with the write token installs pinned packages only, and no dependencies they would pull.
+    install = next(s for s in steps if s.get("name") == "Install pytest-flopguard")
+    for line in install["run"].splitlines():
+        assert "--no-deps" in line, line
+        for requirement in re.findall(r'"([^"$]+)"', line):
+            assert "==" in requirement, f"pin {requirement} to a version"
+    assert re.search(r"@[0-9a-f]{40}$", install["env"]["FLOPGUARD"])
 
 
 # --- the fork-safe pair, run end to end -----------------------------------------------------
