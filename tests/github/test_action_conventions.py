@@ -110,3 +110,17 @@ def test_another_label_accepts_nothing(repo: Path, tmp_path: Path, github: GitHu
     run = run_on(repo, tmp_path, github, "widen", labels=("flopguard: accepted",), **{"accept-label": "perf-ok"})
     assert run.code == 1 and run.outputs["passed"] == "false"
     assert "Accepted" not in comments_of(github)[0]
+
+
+def test_cc_mentions_on_a_regression_only(repo: Path, tmp_path: Path, github: GitHubWithPulls) -> None:
+    cc = {"cc": "octocat, @acme/ml-leads", "fail-on-regression": "false"}
+    run_on(repo, tmp_path / "1", github, "widen", **cc)
+    assert comments_of(github)[0].rstrip().endswith("cc @octocat @acme/ml-leads")
+    run_on(repo, tmp_path / "2", github, "docs", **cc)
+    assert "cc @" not in comments_of(github)[0]  # updated: passing now, nobody called
+
+
+def test_a_cc_that_is_no_login_is_refused(repo: Path, tmp_path: Path, github: GitHubWithPulls) -> None:
+    run = run_on(repo, tmp_path, github, "widen", cc="octocat <img src=x>")
+    assert run.code == 2 and github.comments == []
+    assert '::error title=flopguard::cc: "<img" is not a GitHub user or team' in run.job.log()
