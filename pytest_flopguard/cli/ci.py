@@ -4,8 +4,10 @@
 - `pre-commit FILE...`: the hook's entry (`precommit.py`).
 - `merge A.json B.json --json OUT`: join the results of a sharded matrix (`run/shard.py`).
 - `validate-results --dir D FILE...`: an untrusted artifact checked as data (`github/artifact.py`).
+- `base-cache-key [--base REF] [--budget F]`: the key CI caches the base's results under (`gitbase/cache.py`).
+- `status --sha SHA --state S`: the commit status "flopguard" (`github/status.py`).
 - `report [BASE.json] HEAD.json --html DIR`: the module-level picture as one HTML page (`render/html.py`).
-- on `comment`: `--head-sha`.
+- on `comment`: `--head-sha`, `--run-id` (the fork-safe comment's trusted facts).
 
 Kept apart from `main.py` so that the core commands stay short; the run
 options (`--shard`, `--base-json`, `--github-output`, ...) are in the one
@@ -17,8 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_flopguard.errors import FlopguardError
+
+if TYPE_CHECKING:
+    from pytest_flopguard.github.pr import TrustedRun
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,6 +56,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     validate.add_argument("--max-bytes", type=int, default=None, metavar="N", help="size cap per file (10 MB)")
     validate.set_defaults(run=_validate)
 
+    key = sub.add_parser("base-cache-key", help="print the key under which CI caches the base's results")
+    key.add_argument("--base", metavar="REF", help="the ref `check --base` gets (default: the pull request's base)")
+    key.add_argument(
+        "--budget", metavar="FILE", help="budget file (default: [tool.flopguard] budget or flopguard.yaml)"
+    )
+    key.set_defaults(run=_base_cache_key)
+
+    status = sub.add_parser("status", help='set the commit status "flopguard" (success, failure, error)')
+    status.add_argument("--sha", required=True, metavar="SHA", help="the commit (in a pull request: its head)")
+    status.add_argument("--state", required=True, metavar="STATE", help="success, failure, error or pending")
+    status.add_argument("--description", default="", metavar="TEXT", help="one line (140 characters)")
+    status.set_defaults(run=_status)
+
     report = sub.add_parser("report", help="write one self-contained HTML page of where each model's work goes")
     report.add_argument("files", nargs="+", metavar="[BASE.json] HEAD.json", help="results files (the base optional)")
     report.add_argument("--html", metavar="DIR", required=True, help="folder to write index.html into")
@@ -61,8 +80,35 @@ def add_comment_options(comment: argparse.ArgumentParser) -> None:
         "--head-sha",
         metavar="SHA",
         help="comment only while the pull request's head is this commit (workflow_run); "
-        "without --pr, find the open pull request with this head (fork pull requests)",
+        "without --pr, find the open pull request with this head (fork pull requests); "
+        "the comment names it as the commit the figures come from",
     )
+    comment.add_argument(
+        "--update-only",
+        action="store_true",
+        help="update the earlier comment if there is one, post no new one",
+    )
+    comment.add_argument(
+        "--run-id",
+        type=int,
+        metavar="ID",
+        help="with --head-sha: the measuring run's id (github.event.workflow_run.id), linked from the comment",
+    )
+
+
+def trusted_run(args: argparse.Namespace) -> TrustedRun | None:
+    """The run and commit the figures come from, as the workflow_run event names them."""
+    if args.run_id is not None and not args.head_sha:
+        raise FlopguardError(
+            "FG521",
+            "--run-id names the measuring run of --head-sha, which is missing",
+            fix="pass both from the workflow_run event: github.event.workflow_run.head_sha and .id, through env:",
+        )
+    if not args.head_sha:
+        return None
+    from pytest_flopguard.github.pr import TrustedRun
+
+    return TrustedRun(args.head_sha, args.run_id)
 
 
 def selected(args: argparse.Namespace, names: list[str], budget: Path | None = None) -> list[str]:
@@ -142,6 +188,33 @@ def _validate(args: argparse.Namespace) -> int:
     listed = ", ".join(f"{c.name} ({len(c.results.models)} models, {c.size} bytes)" for c in checked)
     emit(f"flopguard: valid results: {listed}")
     return 0
+
+
+def _base_cache_key(args: argparse.Namespace) -> int:
+    """Prints the key, or nothing when there is no base to cache (then `check` says why, if it matters)."""
+    import sys
+
+    from pytest_flopguard.gitbase.cache import actions_cache_key
+    from pytest_flopguard.gitbase.measure_base import default_ref, resolve_base
+    from pytest_flopguard.options import find_budget
+
+    ref = args.base or default_ref(os.environ)
+    if ref is None:
+        return 0
+    try:
+        budget = find_budget(Path.cwd(), args.budget)
+        key = actions_cache_key(resolve_base(ref, budget.parent).commit, budget)
+    except (FlopguardError, OSError) as exc:
+        print(f"flopguard: no base results cache key: {exc}", file=sys.stderr)
+        return 0
+    print(key)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pytest_flopguard.github.status import run_status
+
+    return run_status(args.sha, args.state, args.description, os.environ, print)
 
 
 def _report(args: argparse.Namespace) -> int:

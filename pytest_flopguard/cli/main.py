@@ -86,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _run_args(record, "record")
     record.add_argument(
-        "--results", metavar="FILE", help="record the figures of this results file (`check --json`) instead of measuring"
+        "--results",
+        metavar="FILE",
+        help="record the figures of this results file (`check --json`) instead of measuring",
     )
     record.set_defaults(run=_record)
 
@@ -257,8 +259,13 @@ def _compare(args: argparse.Namespace) -> int:
 def _comment(args: argparse.Namespace) -> int:
     from pytest_flopguard.github.comment import run_comment
 
+    trusted = cli_ci.trusted_run(args)
     go_on, pr = cli_ci.comment_target(args)
-    return run_comment(args.markdown, os.environ, print, pr=pr, repo=args.repo) if go_on else EXIT_OK
+    if not go_on:
+        return EXIT_OK
+    return run_comment(
+        args.markdown, os.environ, print, pr=pr, repo=args.repo, trusted_run=trusted, update_only=args.update_only
+    )
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 The key is the merge-base commit (all tracked code, and the budget file), the
 budget's path and the models asked for, the tool, Python and every installed
 distribution, and PYTHONPATH (which copy of the code is imported). Entries
-live under the repository's git common dir, never in the working tree.
+live under the repository's git common dir, never in the working tree, or in
+`$FLOPGUARD_BASE_CACHE_DIR` when set: a folder CI keeps between runs (the
+Action restores it with actions/cache under `actions_cache_key`).
 """
 
 from __future__ import annotations
@@ -56,9 +58,29 @@ def _installed_packages() -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
+CACHE_DIR_ENV = "FLOPGUARD_BASE_CACHE_DIR"
+
+
 def cache_path(common_dir: Path, commit: str, budget: Path, models: Sequence[str] | None) -> Path:
-    """Inside the git common dir: `git status` stays clean and `git clean` keeps it."""
-    return common_dir / "flopguard" / "cache" / f"{cache_key(commit, budget, models)}.json"
+    """Inside the git common dir (`git status` stays clean and `git clean` keeps it), or the
+    folder `$FLOPGUARD_BASE_CACHE_DIR` names."""
+    folder = os.environ.get(CACHE_DIR_ENV) or common_dir / "flopguard" / "cache"
+    return Path(folder) / f"{cache_key(commit, budget, models)}.json"
+
+
+def actions_cache_key(commit: str, budget: Path) -> str:
+    """The key under which CI keeps the cache folder: the base commit, the budget file's content, the
+    tool, Python and torch. The entries inside are keyed by everything (`cache_key`), so a folder
+    restored for a different environment is only a miss, never wrong figures.
+
+    >>> actions_cache_key("a" * 40, Path("pyproject.toml")).startswith("flopguard-base-" + "a" * 40 + "-budget-")
+    True
+    """
+    digest = hashlib.sha256(budget.read_bytes()).hexdigest()[:16]
+    return (
+        f"flopguard-base-{commit}-budget-{digest}-v{__version__}"
+        f"-py{platform.python_version()}-torch-{_version_of('torch') or 'none'}"
+    )
 
 
 def read(path: Path) -> Results | None:

@@ -231,11 +231,16 @@ def _is_ours(comment: Mapping[str, Any], marker: str, author: str | None) -> boo
     return user.get("login") == author if author is not None else user.get("type") == "Bot"
 
 
-def upsert_comment(client: Client, repo: str, pr: int, body: str, marker: str, author: str | None) -> Posted:
-    """Create the comment, or update ours in place; remove stale duplicates of ours."""
+def upsert_comment(
+    client: Client, repo: str, pr: int, body: str, marker: str, author: str | None, create: bool = True
+) -> Posted:
+    """Create the comment, or update ours in place; remove stale duplicates of ours.
+    `create=False`: update ours if there is one, create none ("skipped")."""
     ours = [
         c for c in client.paginate(f"/repos/{repo}/issues/{pr}/comments?per_page=100") if _is_ours(c, marker, author)
     ]
+    if not ours and not create:
+        return Posted("skipped", "")
     if not ours:
         created = client.request("POST", f"/repos/{repo}/issues/{pr}/comments", {"body": body}).data
         return Posted("created", str(created.get("html_url", "")))

@@ -19,7 +19,8 @@ from pytest_flopguard.github.api import (
     target_from_env,
     upsert_comment,
 )
-from pytest_flopguard.github.outputs import write_step_summary
+from pytest_flopguard.github.outputs import write_github_output, write_step_summary
+from pytest_flopguard.github.pr import TrustedRun, provenance
 from pytest_flopguard.render.markdown import MARKER, MAX_CHARS, marker_of
 
 Say = Callable[[str], None]
@@ -32,13 +33,20 @@ def run_comment(
     pr: int | None = None,
     repo: str | None = None,
     client: Client | None = None,
+    trusted_run: TrustedRun | None = None,
+    update_only: bool = False,
 ) -> int:
     """Exit code: 0 posted (or degraded to the summary), 1 GitHub failed, 2 usage.
 
     The comment updated is the one with the report's marker: one per budget file.
+    `trusted_run` (a workflow_run comment): the footer naming the run and commit that made the figures.
+    `update_only`: keep an earlier comment current, post no new one (the Action's `comment: on-change`).
+    In Actions the comment's URL is the step output `comment-url` (empty when none was posted).
     """
     body = _body(markdown_path)
     target = target_from_env(env, pr, repo)
+    if trusted_run is not None:
+        body = _fits(body + provenance(trusted_run, target.repo, env.get("GITHUB_SERVER_URL") or "https://github.com"))
     if target.pr is None:
         write_step_summary(body, env)
         say("flopguard: not a pull request (no --pr, no pull request in GITHUB_EVENT_PATH): nothing to comment on")
@@ -46,7 +54,7 @@ def run_comment(
     client = client or Client(target.api_url, target.token)
     try:
         marker = marker_of(body) or MARKER
-        posted = upsert_comment(client, target.repo, target.pr, body, marker, own_login(client))
+        posted = upsert_comment(client, target.repo, target.pr, body, marker, own_login(client), create=not update_only)
     except GitHubError as exc:
         if exc.read_only:
             where = (
@@ -58,7 +66,12 @@ def run_comment(
             return 0
         say(f"flopguard: error: {exc}")
         return 2 if exc.status in (401, 404) else 1
-    say(f"flopguard: comment {posted.action}: {posted.url}")
+    if posted.action == "skipped":
+        say("flopguard: no comment: none was posted before, and this report is not one to start with")
+    else:
+        say(f"flopguard: comment {posted.action}: {posted.url}")
+    if env.get("GITHUB_OUTPUT"):
+        write_github_output({"comment-url": posted.url}, env)
     return 0
 
 
@@ -73,6 +86,10 @@ def _body(path: str) -> str:
         ) from None
     if marker_of(text) is None:  # a report written by hand or another tool
         text = f"{MARKER}\n{text}"
+    return _fits(text)
+
+
+def _fits(text: str) -> str:
     if len(text) > MAX_CHARS:
         raise FlopguardError(
             "FG504",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pytest_flopguard.errors import FlopguardError
 from pytest_flopguard.github.api import Client
@@ -45,3 +46,29 @@ def pr_for_head(client: Client, repo: str, head_sha: str, pr: int | None, say: S
             return int(candidate["number"])
     say(f"flopguard: no open pull request has head {head_sha[:12]} (closed, or pushed again): nothing to comment on")
     return None
+
+
+@dataclass(frozen=True)
+class TrustedRun:
+    """The measuring run as the `workflow_run` event names it: trusted, unlike its artifact."""
+
+    head_sha: str
+    run_id: int | None = None
+
+
+def provenance(run: TrustedRun, repo: str, server_url: str) -> str:
+    """The comment's footer: which run and commit made the figures, and that the pull request's
+    own code made them (base included), so a reader weighs "passed" or "budget relaxed" as such.
+
+    >>> provenance(TrustedRun("a" * 40, 42), "octo/models", "https://github.com").splitlines()[2][:39]
+    '🔏 **Figures from the pull request’s own'
+    """
+    sha = check_sha(run.head_sha)
+    where = f"run [{run.run_id}]({server_url.rstrip('/')}/{repo}/actions/runs/{run.run_id})" if run.run_id else "run"
+    return (
+        "\n---\n"
+        f"🔏 **Figures from the pull request’s own workflow {where}** at commit `{sha}` "
+        "(run and commit from the `workflow_run` event, not from the run’s artifact). That run executed "
+        "the pull request’s code, the base measurement included, so every figure and verdict above is what "
+        "that code reported; this workflow only checked the data and rendered it.\n"
+    )

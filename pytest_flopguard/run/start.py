@@ -178,7 +178,12 @@ def _write_baseline(gate: Gate, options: RunOptions, say: Say) -> None:
 def _write_github_output(comparison: Comparison, options: RunOptions, environ: Mapping[str, str]) -> None:
     from pytest_flopguard.github.outputs import regressions, write_github_output
 
-    outputs = {"regressions": str(regressions(comparison))}
+    outputs = {
+        "regressions": str(regressions(comparison)),
+        "passed": "true" if comparison.passed else "false",
+        # Models whose figures or verdict moved, and loosened limits: what `comment: on-change` waits for.
+        "changed": str(sum(1 for m in comparison.models if m.changed) + len(comparison.relaxations)),
+    }
     for name, path in (("results", options.json), ("report", options.markdown), ("base-results", options.base_json)):
         if path and Path(path).is_file():
             outputs[name] = str(Path(path).resolve())

@@ -65,7 +65,7 @@ def test_a_change_that_is_not_caught_fails_the_demo(
     assert "the change was NOT caught as expected (`flopguard check` exited 0)" in lines[-1]
 
 
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "pytest_flopguard", "example_repo")
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "pytest_flopguard", "example_repo")
 
 
 def test_demo_runs_from_an_installed_wheel_outside_a_clone(tmp_path: Path) -> None:

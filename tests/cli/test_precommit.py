@@ -1,8 +1,10 @@
 """The pre-commit hook: which models staged files affect, and real `pre-commit try-repo`.
 
 Selection is static (ast, no torch); a commit that touches no model file
-exits at once without importing torch. Through pre-commit itself the hook
-runs in this environment (`language: system`), never in one it builds.
+exits at once without importing torch. Through pre-commit itself: the
+`flopguard` hook (`language: python`) in the environment pre-commit builds
+from a snapshot of this checkout, with no install by hand; `flopguard-system`
+in this environment, with none built.
 """
 
 from __future__ import annotations
@@ -173,46 +175,52 @@ def test_a_touched_model_is_checked_against_its_limits(example_copy: Path) -> No
 # --- Must show 3: through pre-commit itself -----------------------------------------------
 
 
-@pytest.fixture
-def hook_repo(tmp_path: Path) -> Path:
-    """This repository as pre-commit will clone it.
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", ".pre-commit-hooks.yaml")
 
-    `try-repo` takes a local repository's committed files plus its tracked
-    changes: once .pre-commit-hooks.yaml is committed that is this checkout;
-    before, a one-commit repository holding this checkout's manifest (with
-    `language: system` pre-commit needs nothing else from the hook repo).
-    """
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--", ".pre-commit-hooks.yaml"], cwd=REPO, capture_output=True, text=True
-    )
-    if status.returncode == 0 and status.stdout == "":
-        return REPO
-    snapshot = tmp_path / "hook-repo"
+
+@pytest.fixture(scope="module")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout as pre-commit will clone it: a one-commit repository of its package sources
+    and manifest (try-repo reads committed files; the working tree here may not be committed)."""
+    snapshot = tmp_path_factory.mktemp("hooks") / "hook-repo"
     snapshot.mkdir()
-    shutil.copy(REPO / ".pre-commit-hooks.yaml", snapshot)
+    for name in SOURCES:
+        shutil.copy2(REPO / name, snapshot / name)
+    for folder in ("pytest_flopguard", "example_repo"):
+        shutil.copytree(REPO / folder, snapshot / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     git(snapshot, "init", "-q")
     git(snapshot, "add", "-A")
     git(snapshot, "commit", "-q", "-m", "hooks")
     return snapshot
 
 
-def pre_commit(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
+def pre_commit(*args: str, cwd: Path, home: Path, isolated: bool = False) -> subprocess.CompletedProcess[str]:
+    """`isolated`: this environment's `bin` is not on PATH (the hook must bring its own flopguard)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT", "PYTHON", "VIRTUAL_ENV"))}
+    path = (
+        [p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != BIN]
+        if isolated
+        else [str(BIN), env.get("PATH", "")]
+    )
     env.update(
         HOME=str(home),
         PRE_COMMIT_HOME=str(home / "pre-commit"),
         XDG_CACHE_HOME=str(home / "cache"),
-        PATH=os.pathsep.join([str(BIN), env.get("PATH", "")]),
+        PATH=os.pathsep.join(path),
         CI="true",
     )
     return subprocess.run(
-        [str(BIN / "pre-commit"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [str(BIN / "pre-commit"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
     )
 
 
+@pytest.mark.parametrize("hook", ["flopguard", "flopguard-system"])
 def test_try_repo_passes_then_fails_after_a_limit_is_tightened(
-    example_copy: Path, hook_repo: Path, tmp_path: Path
+    hook: str, example_copy: Path, hook_repo: Path, tmp_path: Path
 ) -> None:
+    """In a fresh repository. `flopguard` (language: python): pre-commit builds its environment from
+    the hook repository (the package, torch from pip's configured index); nothing is installed by hand,
+    and this environment's packages are out of reach (`PATH` without its bin, no PYTHONPATH)."""
     if shutil.which("pre-commit", path=str(BIN)) is None:
         pytest.skip("pre-commit is not installed: pip install -e '.[dev]'")
     home = tmp_path / "home"
@@ -220,18 +228,25 @@ def test_try_repo_passes_then_fails_after_a_limit_is_tightened(
     git(example_copy, "init", "-q")
     git(example_copy, "add", "-A")
     git(example_copy, "commit", "-q", "-m", "example")
+    isolated = hook == "flopguard"
+    # The classifier only: the ONNX detector would need `additional_dependencies: [onnx]`, which
+    # try-repo cannot pass.
+    files = ("--files", "models/vision.py")
 
-    passed = pre_commit("try-repo", str(hook_repo), "flopguard", "--all-files", cwd=example_copy, home=home)
+    passed = pre_commit("try-repo", str(hook_repo), hook, *files, cwd=example_copy, home=home, isolated=isolated)
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert "flopguard (model budgets)" in passed.stdout and "Passed" in passed.stdout
+    assert "flopguard (model budgets" in passed.stdout and "Passed" in passed.stdout
 
     edit(example_copy / "flopguard.yaml", ("params: 1M", "params: 200K"))  # the classifier has 309K
     git(example_copy, "add", "flopguard.yaml")
-    failed = pre_commit("try-repo", str(hook_repo), "flopguard", "--all-files", cwd=example_copy, home=home)
+    failed = pre_commit("try-repo", str(hook_repo), hook, *files, cwd=example_copy, home=home, isolated=isolated)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "Failed" in failed.stdout
     assert "params" in failed.stdout and "200K (154%)" in failed.stdout and "over-limit" in failed.stdout
-    assert not list((home / "pre-commit").glob("repo*/py_env-*")), "language: system builds no environment"
+    # try-repo builds in a store of its own (a temporary folder), so its log is the witness.
+    building = "[INFO] Installing environment for"
+    for run in (passed, failed):
+        assert (building in run.stdout + run.stderr) is isolated, run.stdout + run.stderr
 
 
 def test_the_manifest_and_the_example_config_are_valid(tmp_path: Path) -> None:
@@ -244,6 +259,9 @@ def test_the_manifest_and_the_example_config_are_valid(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     import yaml
 
-    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
-    assert (hook["id"], hook["language"], hook["entry"]) == ("flopguard", "system", "flopguard pre-commit")
-    assert hook["pass_filenames"] is True and hook["require_serial"] is True
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert [(h["id"], h["language"], h["entry"]) for h in hooks] == [
+        ("flopguard", "python", "flopguard pre-commit"),
+        ("flopguard-system", "system", "flopguard pre-commit"),
+    ]
+    assert all(h["pass_filenames"] is True and h["require_serial"] is True for h in hooks)

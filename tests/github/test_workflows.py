@@ -164,6 +164,14 @@ def test_the_measuring_half_cannot_write_and_the_commenting_half_runs_no_pr_code
     post = next(s for s in steps if s.get("name") == "Post the comment")
     assert post["env"]["PR_NUMBER"] == "${{ github.event.workflow_run.pull_requests[0].number }}"
     assert post["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    assert post["env"]["RUN_ID"] == "${{ github.event.workflow_run.id }}"
+    # The job with the write token installs pinned packages only, and no dependencies they would pull.
+    install = next(s for s in steps if s.get("name") == "Install pytest-flopguard")
+    for line in install["run"].splitlines():
+        assert "--no-deps" in line, line
+        for requirement in re.findall(r'"([^"$]+)"', line):
+            assert "==" in requirement, f"pin {requirement} to a version"
+    assert re.search(r"@[0-9a-f]{40}$", install["env"]["FLOPGUARD"])
 
 
 # --- the fork-safe pair, run end to end -----------------------------------------------------
@@ -322,6 +330,11 @@ def test_fork_safe_pair_same_repository_pull_request(
     assert len(bodies) == 1 and bodies[0].startswith(MARKER)
     assert "🔺 regressed" in bodies[0] and "stage2" in bodies[0]
     assert ("GET", f"/repos/octo/models/pulls/{PR}") in github.log
+    # The footer: the run and head commit from the event, and what they mean.
+    footer = bodies[0].split("\n---\n")[-1]
+    assert footer.startswith("🔏 **Figures from the pull request’s own workflow run [4242]")
+    assert "(https://github.com/octo/models/actions/runs/4242)" in footer and f"at commit `{head}`" in footer
+    assert "executed the pull request’s code, the base measurement included" in footer
 
 
 def test_fork_pull_request_is_found_by_its_head_commit(
@@ -347,6 +360,30 @@ def test_no_comment_once_the_pull_request_moved_on(
     assert code == 0, job.log()
     assert github.comments == []
     assert "has moved past" in job.results[-1].stderr
+
+
+def test_the_footer_names_the_event_s_commit_whatever_the_artifact_claims(
+    tmp_path: Path, github: GitHubWithPulls
+) -> None:
+    artifacts = Artifacts(tmp_path / "artifacts")
+    folder = artifacts.store / "flopguard-results"
+    folder.mkdir(parents=True)
+    for name in ("head.json", "base.json"):
+        (folder / name).write_text(json.dumps({**GOOD, "git": {"commit": "b" * 40}}))  # what the fork claims
+    head = "a" * 40
+    github.pulls = [{"number": PR, "head": {"sha": head}}]
+    code, job = comment_from_workflow_run(tmp_path / "comment", github, artifacts, head, [{"number": PR}])
+    assert code == 0, job.log()
+    (body,) = [c["body"] for c in github.comments]
+    assert f"workflow run [4242](https://github.com/octo/models/actions/runs/4242)** at commit `{head}`" in body
+    assert "b" * 12 not in body.split("\n---\n")[-1]
+
+
+def test_run_id_without_head_sha_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "report.md").write_text("hi\n")
+    done = run_cli("comment", "--markdown", "report.md", "--run-id", "4242", cwd=tmp_path)
+    assert done.returncode == 2 and "--run-id names the measuring run of --head-sha" in done.stderr
+    assert "[FG521]" in done.stderr
 
 
 # --- a hostile artifact is refused before it is read -------------------------------------------

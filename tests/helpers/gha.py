@@ -13,6 +13,7 @@ through `env:` (the rule the action and the workflows are written to).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -277,9 +278,15 @@ def upload_artifact(step: Mapping[str, Any], given: Mapping[str, str], job: Job)
     return {"artifact-id": "7", "artifact-url": f"https://github.com/{GITHUB_REPO}/actions/runs/1/artifacts/7"}
 
 
+def cache_miss(step: Mapping[str, Any], given: Mapping[str, str], job: Job) -> dict[str, str]:
+    """actions/cache on a runner that has never saved that key (a test of hits gives its own stand-in)."""
+    return {"cache-hit": "false"}
+
+
 # What every job can use without a test providing it.
 STAND_INS: dict[str, Callable[[Mapping[str, Any], Mapping[str, str], Job], dict[str, str]]] = {
     "actions/upload-artifact": upload_artifact,
+    "actions/cache": cache_miss,
 }
 
 
@@ -353,12 +360,14 @@ class GitHubWithPulls(FakeGitHub):
     """The loopback API of tests/helpers/fake_github.py, plus pull requests and a read-only mode.
 
     `pulls`: the open pull requests (`{"number", "head": {"sha"}}`), listed
-    and fetched as GitHub does; `read_only`: writes answer 403 as they do for
-    a fork's pull_request token.
+    and fetched as GitHub does; `statuses`: the commit statuses created
+    (`POST /repos/R/statuses/SHA`, with their `sha`); `read_only`: writes
+    answer 403 as they do for a fork's pull_request token.
     """
 
     def __init__(self, server: HTTPServer) -> None:
         self.pulls: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
         self.read_only = False
         super().__init__(server)
 
@@ -373,6 +382,13 @@ class GitHubWithPulls(FakeGitHub):
             if start + self.page_size < len(self.pulls):
                 headers["Link"] = f'<{self.server.url_for(path)}?state=open&page={page + 1}>; rel="next"'
             return self._json(200, self.pulls[start : start + self.page_size], headers)
+        status = re.fullmatch(rf"/repos/{GITHUB_REPO}/statuses/([0-9a-f]{{40}})", path)
+        if status and method == "POST":
+            body = json.loads(request.data)
+            if body.get("state") not in ("success", "failure", "error", "pending"):
+                return self._json(422, {"message": "Validation Failed"})
+            self.statuses.append({"sha": status.group(1), **body})
+            return self._json(201, {"id": len(self.statuses), **body})
         match = re.fullmatch(rf"/repos/{GITHUB_REPO}/pulls/(\d+)", path)
         if match and method == "GET":
             found = next((p for p in self.pulls if p["number"] == int(match.group(1))), None)
@@ -444,7 +460,7 @@ def runner_env(tmp: Path, api_url: str, event_name: str, event_path: Path) -> di
         "GITHUB_ACTIONS": "true",
         "GITHUB_EVENT_NAME": event_name,
         "GITHUB_EVENT_PATH": str(event_path),
-        "GITHUB_BASE_REF": "main" if event_name == "pull_request" else "",
+        "GITHUB_BASE_REF": "main" if event_name in ("pull_request", "pull_request_target") else "",
         "GITHUB_REPOSITORY": GITHUB_REPO,
         "GITHUB_API_URL": api_url,
         "GITHUB_STEP_SUMMARY": str(tmp / "summary.md"),
