@@ -51,7 +51,13 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getini("flopguard_budget") or None,
             invocation_dir=config.invocation_params.dir,
         )
-        gate = start(options, path, config.stash.setdefault(NOTES_KEY, []).append, latency_off=_latency_off(config))
+        gate = start(
+            options,
+            path,
+            config.stash.setdefault(NOTES_KEY, []).append,
+            latency_off=_latency_off(config),
+            fetch_history=not hasattr(config, "workerinput"),  # the controller fetched it
+        )
     except FlopguardError as exc:
         raise pytest.UsageError(f"flopguard: {exc}") from None
     config.stash[GATE_KEY] = gate

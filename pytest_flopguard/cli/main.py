@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -182,6 +183,8 @@ def _run(args: argparse.Namespace, options: RunOptions, against_base: bool = Fal
     gate = _start(args, options, against_base)
     names = _selected(args, gate)
     gate.ensure_base(names)
+    if gate.pool is not None:  # --timeout-total bounds the models, not the base (as in pytest)
+        gate.pool.started = time.monotonic()
     _run_models(gate, names, options.json)
     return gate
 

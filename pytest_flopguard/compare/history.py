@@ -39,7 +39,8 @@ def judged(
         return verdict, ""
     kind = metric_of(key).kind
     notes: list[str] = []
-    if result.ratchet and ref.best < (base if base is not None else float("inf")):
+    # The ratchet holds a gated metric's growth to its tolerance; an ungated one has none to hold.
+    if result.ratchet and tolerance is not None and ref.best < (base if base is not None else float("inf")):
         notes.append(
             f"ratchet: judged against {format_value(kind, ref.best)} at {ref.best_at}, the best recorded"
             + (f" (base {format_value(kind, base)})" if base is not None else "")

@@ -39,6 +39,9 @@ LOCAL = f"refs/heads/{BRANCH}"
 TRACKING = f"refs/remotes/origin/{BRANCH}"
 SCHEMA = 1
 ATTEMPTS = 20
+# What git says when another push moved the branch first (`LC_ALL=C`): a protection rule's
+# refusal (`[remote rejected] ... (protected branch hook declined)`) is not among them.
+_LOST_RACE = ("! [rejected]", "(non-fast-forward)", "(fetch first)", "(failed to update ref)", "cannot lock ref")
 _NAME = re.compile(r"^(\d{10})-([0-9a-f]{40})\.json$")  # ancestors, commit
 _IDENTITY = {  # history commits are the tool's, whoever runs it (CI has no user.name)
     "GIT_AUTHOR_NAME": "flopguard",
@@ -80,10 +83,12 @@ class Entry:
 
 @dataclass
 class History:
-    """The entries of one budget, oldest first; `skipped` names files that were not entries."""
+    """The entries of one budget, oldest first; `skipped` names files that were not entries,
+    `warnings` what went wrong reading them (a fetch that failed: the copy already here is read)."""
 
     entries: list[Entry] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def record(root: Path, budget_key: str, entry: Entry, attempts: int = ATTEMPTS) -> str:
@@ -92,7 +97,14 @@ def record(root: Path, budget_key: str, entry: Entry, attempts: int = ATTEMPTS) 
     path = f"{budget_key}/{entry.ancestors:010d}-{entry.commit}.json"
     remote = _has_origin(root)
     for _ in range(attempts):
-        tip = _fetch(root) if remote else _rev(root, LOCAL)
+        failed = _fetch_failed(root) if remote else None
+        if failed:
+            raise FlopguardError(
+                "FG711",
+                f"cannot fetch origin's {BRANCH} branch to add to it: {failed}",
+                fix="the job needs to reach origin with its credentials (actions/checkout keeps them by default)",
+            )
+        tip = _rev(root, TRACKING) if remote else _rev(root, LOCAL)
         commit = _commit_with(root, tip, path, blob, f"flopguard: record {entry.commit[:12]} ({budget_key})")
         if _publish(root, commit, tip, remote):
             return commit
@@ -104,10 +116,18 @@ def record(root: Path, budget_key: str, entry: Entry, attempts: int = ATTEMPTS) 
 
 
 def read(root: Path, budget_key: str, fetch: bool = True) -> History:
-    """The history of `budget_key`, oldest first: the remote's branch if there is one, else the local one."""
-    ref = _fetch(root) if fetch and _has_origin(root) else None
-    ref = ref or _rev(root, TRACKING) or _rev(root, LOCAL)
+    """The history of `budget_key`, oldest first: the remote's branch if there is one, else the local one.
+
+    `fetch=False`: only what is here (an xdist worker reads what its controller fetched).
+    """
     history = History()
+    if fetch and _has_origin(root):
+        failed = _fetch_failed(root)
+        if failed:
+            history.warnings.append(
+                f"could not fetch the {BRANCH} branch from origin ({failed}); reading the copy here"
+            )
+    ref = _rev(root, TRACKING) or _rev(root, LOCAL)
     if ref is None:
         return history
     listing = _git(root, "ls-tree", "-r", "--full-tree", ref, "--", f"{budget_key}/")
@@ -130,8 +150,21 @@ def read(root: Path, budget_key: str, fetch: bool = True) -> History:
     return history
 
 
+def resolve(root: Path, ref: str) -> str | None:
+    """The commit a tag or SHA names in the repository (a `since:` tagged after it was recorded)."""
+    done = _run(root, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def commit_facts(root: Path, commit: str) -> tuple[int, tuple[str, ...], int]:
-    """A commit's committer date (epoch seconds), the tags that point at it, and its number of ancestors."""
+    """A commit's committer date (epoch seconds), the tags that point at it, and its number of ancestors
+    (which orders the history: a shallow clone, where it would be wrong, is refused)."""
+    if _git(root, "rev-parse", "--is-shallow-repository").strip() == "true":
+        raise FlopguardError(
+            "FG715",
+            "the repository is a shallow clone, so the commit's place in the history cannot be known",
+            fix="check out the whole history before recording (actions/checkout: `fetch-depth: 0`)",
+        )
     timestamp = int(_git(root, "show", "-s", "--format=%ct", commit).strip())
     tags = _git(root, "tag", "--points-at", commit).split()
     ancestors = int(_git(root, "rev-list", "--count", commit).strip())
@@ -157,7 +190,8 @@ def _publish(root: Path, commit: str, tip: str | None, remote: bool) -> bool:
     if remote:
         pushed = _run(root, "push", "-q", "origin", f"{commit}:{LOCAL}")
         if pushed.returncode != 0:
-            if "rejected" in pushed.stderr or "non-fast-forward" in pushed.stderr or "fetch first" in pushed.stderr:
+            lost_race = any(sign in pushed.stderr for sign in _LOST_RACE)
+            if lost_race:  # another recorder moved the branch first: build on its tip
                 return False
             raise FlopguardError(
                 "FG711",
@@ -175,21 +209,37 @@ def _publish(root: Path, commit: str, tip: str | None, remote: bool) -> bool:
 # --- reading ---------------------------------------------------------------------------
 
 
-def _fetch(root: Path) -> str | None:
-    """origin's history tip (None: it has no such branch yet, or cannot be reached)."""
+def _fetch_failed(root: Path) -> str | None:
+    """Fetch origin's history branch into the tracking ref; why it failed, or None.
+
+    A branch origin does not have (yet, or any more) is no failure: the tracking ref goes.
+    A fetch that fails for any other reason (network, credentials) keeps the copy here.
+    """
     done = _run(root, "fetch", "-q", "--no-tags", "origin", f"+{LOCAL}:{TRACKING}")
-    if done.returncode != 0:
-        _run(root, "update-ref", "-d", TRACKING)  # a branch deleted on the remote is gone here too
+    if done.returncode == 0:
         return None
-    return _rev(root, TRACKING)
+    if _run(root, "ls-remote", "--exit-code", "origin", LOCAL).returncode == 2:  # reached, no such branch
+        _run(root, "update-ref", "-d", TRACKING)
+        return None
+    return done.stderr.strip().splitlines()[-1][:200] if done.stderr.strip() else f"exit {done.returncode}"
 
 
 def _blobs(root: Path, shas: Sequence[str]) -> list[str]:
     if not shas:
         return []
     done = subprocess.run(
-        ["git", "cat-file", "--batch"], cwd=root, input=("\n".join(shas) + "\n").encode(), capture_output=True, check=True
+        ["git", "cat-file", "--batch"],
+        cwd=root,
+        input=("\n".join(shas) + "\n").encode(),
+        capture_output=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise FlopguardError(
+            "FG712",
+            f"git cat-file failed reading the {BRANCH} branch: {done.stderr.decode(errors='replace').strip()[:300]}",
+            fix="check the repository with `git fsck`",
+        )
     out, texts, at = done.stdout, [], 0
     for _ in shas:
         header_end = out.index(b"\n", at)
@@ -215,7 +265,13 @@ def _entry(text: str) -> Entry | None:
         tags = tuple(t for t in data.get("tags", []) if isinstance(t, str))
         ancestors = data.get("ancestors", 0) if isinstance(data.get("ancestors", 0), int) else 0
         return Entry(
-            commit, timestamp, figures, ancestors, tags, str(data.get("tool_version", "")), str(data.get("convention", ""))
+            commit,
+            timestamp,
+            figures,
+            ancestors,
+            tags,
+            str(data.get("tool_version", "")),
+            str(data.get("convention", "")),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -243,7 +299,14 @@ def _run(
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})},  # never wait for a password
+        # Never wait for a password or a passphrase; messages in English, which `_publish` reads.
+        env={
+            **os.environ,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+            "LC_ALL": "C",
+            **(env or {}),
+        },
     )
 
 

@@ -38,6 +38,14 @@ def record_results(results: Results, budget_path: Path, say: Say, environ: Mappi
             fix="record in a workflow `on: push` to the default branch (with `permissions: contents: write`)",
         )
     root = repository_root(budget_path)
+    key = budget_key(budget_path, root)
+    recorded_for = results.git.get("budget")
+    if recorded_for and recorded_for != key:
+        raise FlopguardError(
+            "FG716",
+            f"the results are of the budget {recorded_for}, not {key}",
+            fix=f"record them with --budget {recorded_for} (each budget has its own history)",
+        )
     commit = results.git.get("commit")
     if not commit or results.git.get("dirty"):
         raise FlopguardError(
@@ -52,7 +60,6 @@ def record_results(results: Results, budget_path: Path, say: Say, environ: Mappi
         if result.error is None
     }
     entry = history.Entry(str(commit), timestamp, figures, ancestors, tags, __version__, results.convention)
-    key = budget_key(budget_path, root)
     tip = history.record(root, key, entry)
     say(f"flopguard: recorded {len(figures)} models of {entry.label} in the {history.BRANCH} branch ({tip[:12]})")
     return tip
@@ -67,15 +74,18 @@ class FromHistory:
     errors: dict[str, BudgetError] = field(default_factory=dict)
 
 
-def from_history(budget: Budget, say: Say) -> FromHistory:
+def from_history(budget: Budget, say: Say, fetch: bool = True) -> FromHistory:
     """Read the budget's history, if the repository has one: every model's FLOPs trend, and
-    the references of the models that ask for them (`drift:`, `ratchet:`)."""
+    the references of the models that ask for them (`drift:`, `ratchet:`). `fetch=False`:
+    no `git fetch` (xdist workers read what their controller fetched)."""
     out = FromHistory()
     wanted = [spec for spec in budget.models if spec.history.active and not spec.errors]
     root = repository_root(budget.path, required=bool(wanted))
     if root is None:
         return out
-    read = history.read(root, budget_key(budget.path, root))
+    read = history.read(root, budget_key(budget.path, root), fetch=fetch)
+    for warning in read.warnings:
+        say(f"flopguard: warning: {warning}")
     for path in read.skipped:
         say(f"flopguard: warning: {history.BRANCH}:{path} is not a history entry; ignored")
     if not read.entries:
@@ -91,7 +101,9 @@ def from_history(budget: Budget, say: Say) -> FromHistory:
         if points:
             out.trends[spec.name] = tuple(points[-TREND_POINTS:])
     for spec in wanted:
-        entries = _window(read.entries, spec.history, budget.display, spec)
+        since = spec.history.since
+        commit = history.resolve(root, since) if since else None  # a tag made after the commit was recorded
+        entries = _window(read.entries, spec.history, budget.display, spec, commit)
         if isinstance(entries, BudgetError):
             out.errors[spec.name] = entries
         else:
@@ -100,11 +112,11 @@ def from_history(budget: Budget, say: Say) -> FromHistory:
 
 
 def _window(
-    entries: list[history.Entry], settings: HistorySpec, display: str, spec: ModelSpec
+    entries: list[history.Entry], settings: HistorySpec, display: str, spec: ModelSpec, since_commit: str | None
 ) -> list[history.Entry] | BudgetError:
-    """The entries from `since:` on, within `drift_window:` of the newest."""
+    """The entries from `since:` on (its commit, or a tag recorded with it), within `drift_window:` of the newest."""
     if settings.since is not None:
-        start = next((i for i, e in enumerate(entries) if _names(e, settings.since)), None)
+        start = next((i for i, e in enumerate(entries) if e.commit == since_commit or _names(e, settings.since)), None)
         if start is None:
             known = ", ".join(e.label for e in entries[-5:])
             return BudgetError(

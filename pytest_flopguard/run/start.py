@@ -36,6 +36,7 @@ def start(
     against_base: bool = True,
     latency_off: str | None = None,
     guard: ImportGuard | None = None,
+    fetch_history: bool = True,
     environ: Mapping[str, str] = os.environ,
 ) -> Gate:
     """The gate for one run; every usage error is raised here, before anything slow.
@@ -44,6 +45,8 @@ def start(
     `explain`) never pick a base. `latency_off`: the door's reason not to time
     at all (an xdist worker), whatever the options say. `guard`: the base
     process's check that the models' code comes from the base checkout.
+    `fetch_history=False`: read the results history without fetching it (xdist workers:
+    their controller fetched it; concurrent fetches of one ref fail).
     """
     from pytest_flopguard.budget.loader import load_budget
     from pytest_flopguard.results import read_results
@@ -51,14 +54,15 @@ def start(
     _check(options, environ)
     budget = load_budget(budget_path)
     baseline = options.baseline if against_base and not options.update else None  # --update writes it instead
-    history = from_history(budget, say) if against_base else FromHistory()
+    base_commit = _base_commit(options, budget.root, say, environ) if against_base else None  # a bad ref: now
+    history = from_history(budget, say, fetch=fetch_history) if against_base else FromHistory()
     budget = _with_errors(budget, history.errors)
     return Gate(
         budget,
         history=history.refs,
         trends=history.trends,
         base=read_results(baseline) if baseline else None,
-        base_commit=_base_commit(options, budget.root, say, environ) if against_base else None,
+        base_commit=base_commit,
         base_cache=not options.no_cache,
         latency=_latency(options, latency_off),
         reuse=not options.all,

@@ -128,3 +128,34 @@ def test_commit_facts_give_the_date_and_tags(tmp_path: Path) -> None:
     assert (tags, ancestors) == (("v1.2",), 1)
     assert timestamp == int(git(repo, "show", "-s", "--format=%ct", "HEAD"))
     assert json.loads(json.dumps(Entry(head, timestamp, {}, ancestors, tags).to_json()))["tags"] == ["v1.2"]
+
+
+def test_a_fetch_that_fails_keeps_the_copy_here_and_says_so(tmp_path: Path) -> None:
+    origin = make_repo(tmp_path / "origin")
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(origin), str(bare))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    record(clone, "flopguard.yaml", entry(1))
+    assert len(read(clone, "flopguard.yaml").entries) == 1
+    bare.rename(tmp_path / "unreachable.git")  # the network is down, the credentials are gone
+    history = read(clone, "flopguard.yaml")
+    assert len(history.entries) == 1, "the history fetched before is still read"
+    (warning,) = history.warnings
+    assert warning.startswith("could not fetch the flopguard-history branch from origin (")
+    (tmp_path / "unreachable.git").rename(bare)
+    git(bare, "update-ref", "-d", f"refs/heads/{BRANCH}")  # reached, and the branch is gone there
+    assert read(clone, "flopguard.yaml").warnings == []  # no failure: origin has no history
+    gone = subprocess.run(["git", "rev-parse", "-q", "--verify", f"refs/remotes/origin/{BRANCH}"], cwd=clone)
+    assert gone.returncode != 0, "the tracking copy of a deleted branch goes too"
+
+
+def test_a_shallow_clone_is_not_recorded(tmp_path: Path) -> None:
+    from pytest_flopguard.errors import FlopguardError
+
+    origin = make_repo(tmp_path / "origin")
+    git(origin, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "second")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", str(shallow))
+    with pytest.raises(FlopguardError, match=r"shallow clone.*\[FG715\]"):
+        commit_facts(shallow, git(shallow, "rev-parse", "HEAD").strip())

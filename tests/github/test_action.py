@@ -190,10 +190,25 @@ def test_every_input_reaches_the_shell_through_env() -> None:
     assert setup["uses"].split("@")[1].isalnum() and len(setup["uses"].split("@")[1]) == 40
 
 
-def test_record_on_a_push_adds_the_commit_to_the_history(repo: Path, tmp_path: Path, github: GitHubWithPulls) -> None:
+def test_record_on_a_push_adds_the_commit_to_the_history(tmp_path: Path, github: GitHubWithPulls) -> None:
     from pytest_flopguard.gitbase.history import read
 
-    run = run_action(repo, tmp_path, github, {"record": "true", "html-report": "false"})  # a push: no pull request
+    repo = pr_repository(tmp_path / "own" / "models")  # its history branch must not reach the other tests
+
+    push = {"repository": {"default_branch": "main"}}
+    (tmp_path / "feature").mkdir()
+    (tmp_path / "main").mkdir()
+    feature = run_action(
+        repo, tmp_path / "feature", github, {"record": "true", "html-report": "false"}, push,
+        extra_env={"GITHUB_REF": "refs/heads/widen"},
+    )  # fmt: skip
+    assert feature.code == 0, feature.job.log()
+    assert "not recorded: refs/heads/widen is not the default branch (main)" in feature.step("Record in the history").stdout
+    assert read(repo, "flopguard.yaml").entries == []
+    run = run_action(
+        repo, tmp_path / "main", github, {"record": "true", "html-report": "false"}, push,
+        extra_env={"GITHUB_REF": "refs/heads/main"},
+    )  # fmt: skip
     assert run.code == 0, run.job.log()
     assert "flopguard: recorded 3 models of " in run.step("Record in the history").stdout
     (entry,) = read(repo, "flopguard.yaml").entries
@@ -203,4 +218,4 @@ def test_record_on_a_push_adds_the_commit_to_the_history(repo: Path, tmp_path: P
         entry.figures["classifier"]["flops"]
         == json.loads(Path(run.outputs["results"]).read_text())["models"]["classifier"]["metrics"]["flops"]
     )
-    assert not (tmp_path / "scratch" / "artifacts").exists()  # html-report off: nothing uploaded
+    assert not (tmp_path / "main" / "scratch" / "artifacts").exists()  # html-report off: nothing uploaded

@@ -21,7 +21,7 @@ from tests.helpers.gha import GitHubWithPulls, checkout_pull_request, pr_reposit
 
 pytestmark = pytest.mark.slow
 
-REFUSED = "::error title=flopguard::pull_request_target with the pull request's code checked out"
+REFUSED = "::error title=flopguard::pull_request_target with code other than the base checked out"
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,18 @@ def test_other_events_skip_the_check(repo: Path, tmp_path: Path, github: GitHubW
     run = run_action(repo, tmp_path, github, {"html-report": "false"}, event=checkout_pull_request(repo, "docs"))
     assert run.code == 0, run.job.log()
     assert not run.step("Refuse untrusted code with a write token").ran
+
+
+def test_a_commit_git_cannot_relate_to_the_head_is_refused_too(
+    repo: Path, tmp_path: Path, github: GitHubWithPulls
+) -> None:
+    """Fail closed: a merge whose parents a shallow clone never fetched cannot be shown to hold
+    the head, so anything but the base's own commit is refused (here, a side branch's)."""
+    git(repo, "checkout", "-q", "--detach", "main")
+    (repo / "side.txt").write_text("x")
+    git(repo, "add", "side.txt")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "side")
+    side = git(repo, "rev-parse", "HEAD")
+    event = target_event(repo, side)
+    run = run_action(repo, tmp_path, github, event=event, event_name="pull_request_target")
+    assert run.code == 2 and REFUSED in run.step("Refuse untrusted code with a write token").stdout

@@ -49,13 +49,17 @@ def run_action(
     event_path.write_text(json.dumps(event or {}))
     event_name = event_name or ("pull_request" if event and "pull_request" in event else "push")
     env = {**runner_env(tmp, github.url, event_name, event_path), **(extra_env or {})}
+    # GITHUB_SHA: the commit checked out, except under pull_request_target, where GitHub gives
+    # the base branch's last commit whatever a later step checks out.
+    base_sha = ((event or {}).get("pull_request") or {}).get("base", {}).get("sha")  # type: ignore[union-attr]
+    sha = base_sha if event_name == "pull_request_target" and base_sha else git(repo, "rev-parse", "HEAD")
     context = {
         "github": {
             "event_name": event_name,
             "event": event or {},
             "token": TOKEN,
             "workspace": str(repo),
-            "sha": git(repo, "rev-parse", "HEAD"),
+            "sha": sha,
         },
         "runner": {"temp": env["RUNNER_TEMP"], "os": "Linux"},
         "env": {},

@@ -143,3 +143,16 @@ def test_record_refuses_a_pull_request_event(tmp_path: Path, capsys: pytest.Capt
     code, out = flopguard(repo, capsys, "record", *RECORD)
     assert code == 2 and "[FG713]" in out and "not in a pull_request_target event" in out
     assert "flopguard-history" not in git(repo, "branch", "--list")
+
+
+def test_since_names_a_tag_made_after_the_commit_was_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Merge, CI records, the release is tagged later: `since: v1.0` still finds the commit."""
+    repo = new_repo(tmp_path / "repo", 10_000, "  drift: {flops: 10%}\n  since: v1.0\n")
+    assert flopguard(repo, capsys, "record", *RECORD)[0] == 0
+    commit(repo, 10_500, "  drift: {flops: 10%}\n  since: v1.0\n", "grow")
+    assert flopguard(repo, capsys, "record", *RECORD)[0] == 0
+    git(repo, "tag", "v1.0", "HEAD")  # the second recorded commit, tagged after it was recorded
+    commit(repo, 11_200, "  drift: {flops: 10%}\n  since: v1.0\n", "grow again")
+    code, out = flopguard(repo, capsys, "check", *RUN)
+    assert code == 0, out  # +6.67% since v1.0 (10500), though +12% since the first recording
+    assert re.search(r"net: flops: \+6\.67% since [0-9a-f]{12} \(drift limit 10%\)", out), out

@@ -193,6 +193,8 @@ def _twenty() -> str:
 
 
 def _cli(root: Path, *args: str, mark: str) -> subprocess.Popen[str]:
+    """The command as a terminal starts it. A suite run as a background job (`cmd &` in a
+    script) ignores SIGINT, and Python keeps an ignored SIGINT ignored: reset it."""
     env = {**os.environ, "CI": "true", "FLOPGUARD_TEST_MARK": mark}
     return subprocess.Popen(
         [sys.executable, "-m", "pytest_flopguard.cli", *args],
@@ -201,6 +203,7 @@ def _cli(root: Path, *args: str, mark: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

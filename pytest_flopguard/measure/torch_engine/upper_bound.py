@@ -17,6 +17,7 @@ reads a weight-derived scalar is still counted on a real run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -85,8 +86,14 @@ def _unique_consecutive(
 
 
 def _bincount(x: torch.Tensor, weights: torch.Tensor | None = None, minlength: int = 0) -> torch.Tensor:
-    dtype = torch.double if weights is not None else torch.long
+    dtype = torch.long if weights is None else _bincount_dtype(weights.dtype)
     return torch.empty(max(minlength, 1), dtype=dtype, device=META)  # every value below minlength
+
+
+@functools.cache
+def _bincount_dtype(weights: torch.dtype) -> torch.dtype:
+    """What torch's own bincount gives for weights of this dtype (float32 stays, half becomes double)."""
+    return torch.bincount(torch.zeros(1, dtype=torch.long), weights=torch.zeros(1, dtype=weights)).dtype  # (an empty one: int64)
 
 
 def _nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:

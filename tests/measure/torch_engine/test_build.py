@@ -408,3 +408,14 @@ def test_the_budget_chooses_how_a_data_dependent_model_is_counted(tmp_path: Any)
     assert bounded["notes"][0].startswith("data_dependent: upper_bound: counted on meta weights assuming every")
     assert seeded["execution"] == "real" and seeded["metrics"]["macs"] < bounded["metrics"]["macs"]
     assert seeded["data_dependent"] == bounded["data_dependent"]
+
+
+def test_upper_bound_bincount_keeps_the_weights_dtype() -> None:
+    """torch.bincount gives float32 for float32 weights, float64 for integer ones, int64 without."""
+    from pytest_flopguard.measure.torch_engine.upper_bound import ASSUMPTIONS
+
+    _, bincount = ASSUMPTIONS["aten::bincount"]
+    x = torch.tensor([0, 1])
+    for weights in (None, torch.tensor([1.0, 2.0]), torch.tensor([1, 2]), torch.tensor([1.0, 2.0], dtype=torch.half)):
+        expected = torch.bincount(x, weights=weights, minlength=4).dtype
+        assert bincount(x, weights, 4).dtype == expected, weights
