@@ -9,9 +9,12 @@ are collected while it loads and while the test evaluates in it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -90,7 +93,9 @@ def open_page(url: str, width: int = 1300, height: int = 1000) -> Iterator[Page]
     """Start Chromium, load `url` in a fresh profile, yield the page once loaded; stop Chromium after."""
     websocket = pytest.importorskip("websocket", reason="websocket-client not installed (pip install -e '.[dev]')")
     browser = chromium_or_skip()
-    with tempfile.TemporaryDirectory(prefix="flopguard-chromium-") as profile:
+    # Chromium's helper processes (crashpad, zygote) may still write to the profile as it goes:
+    # they are in its process group, killed with it, and a last file left behind is no failure.
+    with tempfile.TemporaryDirectory(prefix="flopguard-chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -99,6 +104,7 @@ def open_page(url: str, width: int = 1300, height: int = 1000) -> Iterator[Page]
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )  # fmt: skip
         try:
             port = _port(Path(profile), process)
@@ -116,6 +122,8 @@ def open_page(url: str, width: int = 1300, height: int = 1000) -> Iterator[Page]
         finally:
             process.terminate()
             process.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # the helpers it leaves behind
 
 
 def _port(profile: Path, process: subprocess.Popen[bytes], timeout: float = 30) -> int:
