@@ -67,9 +67,9 @@ def tolerance_for(tolerances: Mapping[str, float], key: str) -> float | None:
     (`latency`); gated metrics default to 0%: deterministic figures compare
     exactly (STYLE 3); latency, decided statistically, to 5%.
     """
-    for candidate in _candidates(key):
-        if candidate in tolerances:
-            return tolerances[candidate]
+    own = setting_for(tolerances, key)
+    if own is not None:
+        return own
     metric = metric_of(key)
     return metric.default_tolerance if metric.gated else None
 

@@ -91,11 +91,15 @@ class Option:
 
     @property
     def dest(self) -> str:
-        return self.name.replace("-", "_")
+        return self.dest_with("")
+
+    def dest_with(self, prefix: str) -> str:
+        """Where a door keeps its value: `latency_time`, pytest's `flopguard_latency_time`."""
+        return (prefix + self.name).replace("-", "_")
 
     def add(self, add_option: Callable[..., Any], prefix: str = "") -> None:
         """Add it through `add_option` (argparse's `add_argument`, pytest's `addoption`)."""
-        kwargs: dict[str, Any] = {"dest": (prefix + self.name).replace("-", "_"), "help": self.help}
+        kwargs: dict[str, Any] = {"dest": self.dest_with(prefix), "help": self.help}
         if self.metavar is None:
             kwargs["action"] = "store_true"
         else:
@@ -210,9 +214,9 @@ class RunOptions:
     worker_memory: int | None = None
 
     @classmethod
-    def read(cls, value: Callable[[str], Any]) -> RunOptions:
-        """From `value(dest)`: the door's parsed option, None where its command lacks it."""
-        read = {o.dest: value(o.dest) for o in RUN_OPTIONS}
+    def read(cls, value: Callable[[str], Any], prefix: str = "") -> RunOptions:
+        """From `value(dest)`: the door's parsed option (under `prefix`), None where its command lacks it."""
+        read = {o.dest: value(o.dest_with(prefix)) for o in RUN_OPTIONS}
         return cls(**{k: v for k, v in read.items() if v is not None})
 
     @classmethod

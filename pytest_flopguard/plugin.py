@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def run_options(config: pytest.Config) -> RunOptions:
-    return RunOptions.read(lambda dest: config.getoption(f"{PYTEST_PREFIX}{dest}".replace("-", "_")))
+    return RunOptions.read(config.getoption, PYTEST_PREFIX)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -190,31 +190,17 @@ def _run(args: argparse.Namespace, options: RunOptions, against_base: bool = Fal
 
 
 def _measure(args: argparse.Namespace) -> int:
-    options = RunOptions.from_namespace(args)
-    gate = _run(args, options)
-    comparison = gate.comparison()
-    print_table(comparison)
-    _finish(gate, comparison, options)
-    return comparison.measured_exit_code
+    return _reported(args, RunOptions.from_namespace(args))[1].measured_exit_code
 
 
 def _check(args: argparse.Namespace) -> int:
-    options = RunOptions.from_namespace(args)
-    gate = _run(args, options, against_base=True)
-    comparison = gate.comparison()
-    print_table(comparison)
-    _finish(gate, comparison, options)
-    return comparison.exit_code
+    return _reported(args, RunOptions.from_namespace(args), against_base=True)[1].exit_code
 
 
 def _baseline(args: argparse.Namespace) -> int:
     """Write the machine-owned baseline file; the budget file is the user's and is never rewritten."""
     options = RunOptions.from_namespace(args).replace(update=True, baseline=args.write)
-    gate = _run(args, options)
-    comparison = gate.comparison()
-    print_table(comparison)
-    _finish(gate, comparison, options)
-    return comparison.measured_exit_code
+    return _reported(args, options)[1].measured_exit_code
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -227,18 +213,21 @@ def _record(args: argparse.Namespace) -> int:
     if args.results:
         results, path, code = read_results(args.results), find_budget(Path.cwd(), options.budget), EXIT_OK
     else:
-        gate = _run(args, options)
-        comparison = gate.comparison()
-        print_table(comparison)
+        gate, comparison = _reported(args, options)
         results, path, code = gate.results(), gate.budget.path, comparison.measured_exit_code
     record_results(results, path, emit)
     return code
 
 
-def _finish(gate: Gate, comparison: Comparison, options: RunOptions) -> None:
+def _reported(args: argparse.Namespace, options: RunOptions, against_base: bool = False) -> tuple[Gate, Comparison]:
+    """Measure, print the table, write what the options ask for (`run/start.finish`)."""
     from pytest_flopguard.run.start import finish
 
+    gate = _run(args, options, against_base)
+    comparison = gate.comparison()
+    print_table(comparison)
     finish(gate, comparison, options, emit)
+    return gate, comparison
 
 
 def _compare(args: argparse.Namespace) -> int:

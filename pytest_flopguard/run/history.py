@@ -11,13 +11,12 @@ They travel with the head's results (`ModelResult.history`, `.trend`), so
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import overload
 
 from pytest_flopguard import __version__
+from pytest_flopguard.budget.hardening import repository_root as find_repository
 from pytest_flopguard.budget.schema import Budget, HistorySpec, ModelSpec
 from pytest_flopguard.errors import BudgetError, FlopguardError, Location
 from pytest_flopguard.gitbase import history
@@ -38,6 +37,7 @@ def record_results(results: Results, budget_path: Path, say: Say, environ: Mappi
             fix="record in a workflow `on: push` to the default branch (with `permissions: contents: write`)",
         )
     root = repository_root(budget_path)
+    assert root is not None  # required: raised otherwise
     key = budget_key(budget_path, root)
     recorded_for = results.git.get("budget")
     if recorded_for and recorded_for != key:
@@ -150,24 +150,19 @@ def _model_refs(name: str, entries: list[history.Entry]) -> dict[str, HistoryRef
     return refs
 
 
-@overload
-def repository_root(budget_path: Path) -> Path: ...
-@overload
-def repository_root(budget_path: Path, required: bool) -> Path | None: ...
 def repository_root(budget_path: Path, required: bool = True) -> Path | None:
-    """The repository holding the budget; outside one, an error if `required`, else None."""
-    done = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=budget_path.parent, capture_output=True, text=True, check=False
+    """The repository holding the budget (`budget.hardening`'s finder: the nearest folder with
+    `.git`); outside one, an error if `required`, else None."""
+    root = find_repository(budget_path.resolve().parent)
+    if (root / ".git").exists():
+        return root
+    if not required:
+        return None
+    raise FlopguardError(
+        "FG712",
+        f"the budget {budget_path} is not in a git repository, which keeps the results history",
+        fix="run it in the repository (`git init` and a first commit)",
     )
-    if done.returncode != 0:
-        if not required:
-            return None
-        raise FlopguardError(
-            "FG712",
-            f"the budget {budget_path} is not in a git repository, which keeps the results history",
-            fix="run it in the repository (`git init` and a first commit)",
-        )
-    return Path(done.stdout.strip())
 
 
 def budget_key(budget_path: Path, root: Path) -> str:

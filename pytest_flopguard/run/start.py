@@ -87,17 +87,18 @@ def finish(
     """
     from pytest_flopguard.results import write_results, write_text_atomic
 
-    if options.json:
-        write_results(gate.results(), options.json)
+    results = gate.results() if options.json or options.plot else None  # git and env facts read once
+    if results is not None and options.json:
+        write_results(results, options.json)
     if options.markdown:
         from pytest_flopguard.render.markdown import render_markdown
 
         write_text_atomic(options.markdown, render_markdown(comparison))
         say(f"flopguard: Markdown report written to {options.markdown}")
-    if options.plot:
+    if results is not None and options.plot:
         from pytest_flopguard.render.plot import render_plot
 
-        write_text_atomic(options.plot, render_plot(gate.results()))
+        write_text_atomic(options.plot, render_plot(results))
         say(f"flopguard: plot written to {options.plot}")
     if options.update:
         _write_baseline(gate, options, say)

@@ -24,6 +24,7 @@ its storage is remembered as *tainted* and treated as meta from then on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -144,8 +145,8 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
         tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         if not any(self._is_meta(t) for t in tensors) and not cuda_only_on_cpu(func, tensors):
             return func(*args, **kwargs)
-        if _name(func) in VALUE_OPS:
-            return self._assume(func, _name(func))(*args, **kwargs)
+        if (name := _name(func)) in VALUE_OPS:
+            return self._assume(func, name)(*args, **kwargs)
         if func in _INDEXING:
             args = (args[0], self._mask_indices(func, args[1]), *args[2:])
         written = _written_real(func, args, kwargs)
@@ -190,6 +191,7 @@ class _HybridDispatch(TorchDispatchMode):  # type: ignore[no-untyped-call]  # to
         return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device=META)
 
 
+@functools.cache  # asked on every op with a meta argument: the counting's hot path
 def _name(func: Any) -> str:
     """`aten::nonzero`, `aten::repeat_interleave.Tensor`: the op as VALUE_OPS names it."""
     name = func.name() if hasattr(func, "name") else str(func)
