@@ -162,9 +162,11 @@ def test_printed_output_is_captured_at_the_fd_and_neutralised(run: Gate) -> None
 
 
 def test_a_hung_models_subprocesses_die_with_its_group(run: Gate, tmp_path: Path) -> None:
+    # 10 s: on a loaded runner (the suite on two workers) 2 s could end before the model
+    # reached its forward and started the child this test is about.
     root = make_repo(
         tmp_path,
-        "version: 1\nmodels:\n  h:\n    model: faulty:hang_with_child\n    inputs: [[1, 4]]\n    timeout: 2s\n",
+        "version: 1\nmodels:\n  h:\n    model: faulty:hang_with_child\n    inputs: [[1, 4]]\n    timeout: 10s\n",
     )
     os.environ["FAULTY_CHILD_PID_FILE"] = str(root / "child.pid")
     with Pool() as pool:
